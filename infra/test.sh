@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The README's test command (`npm test`): setup, then the TypeScript suites, then the Python suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash infra/setup.sh
+npx vitest run "$@"
+bash infra/pytest.sh
