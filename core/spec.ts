@@ -1,0 +1,87 @@
+// The sweep specification: every knob of DESIGN.md §2, validated at the edge (CLI, workflow input).
+import { z } from "zod";
+import { ThresholdRuleSchema } from "./method/thresholds.js";
+
+const PairRule = z.object({ act: ThresholdRuleSchema, grad: ThresholdRuleSchema });
+
+export const ThresholdsSchema = z.discriminatedUnion("mode", [
+  /** One rule pair for every knowledge, or a per-knowledge table (the paper's Table IV) with a fallback. */
+  z.object({
+    mode: z.literal("rules"),
+    default: PairRule,
+    perConcept: z.record(z.string(), PairRule).default({}),
+  }),
+  /**
+   * Closed-loop calibration (the paper's future work): pick (q_act, q_grad) from the grid that
+   * maximises (S + R)/2 on the calibration split, never on scored images, with |N_k| <= maxNeurons.
+   */
+  z.object({
+    mode: z.literal("auto"),
+    actQuantiles: z.array(z.number().min(0).max(1)).min(1).default([0.99, 0.995, 0.999]),
+    gradQuantiles: z.array(z.number().min(0).max(1)).min(1).default([0.0, 0.5, 0.9]),
+    maxNeurons: z.number().int().positive().default(200),
+    calibrationSamples: z.number().int().positive().default(2),
+  }),
+]);
+export type Thresholds = z.infer<typeof ThresholdsSchema>;
+
+export const DatasetSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("synthetic"), seed: z.number().int().default(1), dir: z.string().optional() }),
+  z.object({ kind: z.literal("coco"), dir: z.string().min(1), split: z.string().default("val2017") }),
+]);
+
+export const MethodSchema = z.enum(["two-stage", "schwettmann", "pan"]);
+export type Method = z.infer<typeof MethodSchema>;
+
+export const SweepSpecSchema = z.object({
+  dataset: DatasetSchema.default({ kind: "synthetic", seed: 1 }),
+  bundle: z.string().default("models/tiny"),
+  /** Knowledge to sweep; empty = every concept of the dataset's experiment table. */
+  concepts: z.array(z.string().min(1)).default([]),
+  samplesPerConcept: z.number().int().positive().default(3),
+  seed: z.number().int().default(0),
+  maskDilation: z.number().int().nonnegative().default(4),
+  inpaintRadius: z.number().positive().default(3),
+  maxOtherOverlap: z.number().min(0).max(1).default(0),
+  aggregate: z.enum(["max", "mean"]).default("max"),
+  thresholds: ThresholdsSchema.default({
+    mode: "rules",
+    default: { act: { mode: "quantile", q: 0.995 }, grad: { mode: "quantile", q: 0.5 } },
+    perConcept: {},
+  }),
+  methods: z.array(MethodSchema).min(1).default(["two-stage", "schwettmann", "pan"]),
+  baselineK: z.union([z.literal("matched"), z.number().int().positive()]).default("matched"),
+  schwettmann: z.object({ aggregate: z.enum(["mean", "pairs"]).default("mean"), pairsPerImage: z.number().int().positive().default(100) }).default({ aggregate: "mean", pairsPerImage: 100 }),
+  noise: z.object({
+    levels: z.array(z.number().positive()).min(1).default([1, 2, 4]),
+    draws: z.number().int().positive().default(10),
+    /** relative: a level is a multiple of each neuron's activation std over image positions. */
+    relative: z.boolean().default(true),
+  }).default({ levels: [1, 2, 4], draws: 10, relative: true }),
+  eval: z.object({
+    /** "all" captions every evaluation image; n scores a seeded sample of n other-concept images. */
+    otherImages: z.union([z.literal("all"), z.number().int().positive()]).default("all"),
+    maxNewTokens: z.number().int().positive().default(32),
+  }).default({ otherImages: "all", maxNewTokens: 32 }),
+});
+export type SweepSpec = z.infer<typeof SweepSpecSchema>;
+
+export class SpecError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid sweep spec:\n${issues.map((i) => `  - ${i}`).join("\n")}`);
+    this.name = "SpecError";
+  }
+}
+
+/** Parse a user spec (defaults filled in); every bad field is named in one error. */
+export function parseSpec(input: unknown): SweepSpec {
+  const r = SweepSpecSchema.safeParse(input ?? {});
+  if (!r.success) throw new SpecError(r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`));
+  return r.data;
+}
+
+/** The threshold rules that apply to one knowledge under a `rules` spec. */
+export function rulesFor(t: Thresholds, concept: string) {
+  if (t.mode !== "rules") throw new Error("rulesFor: thresholds are auto-calibrated");
+  return t.perConcept[concept] ?? t.default;
+}
