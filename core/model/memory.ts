@@ -1,0 +1,60 @@
+// Memory estimate of one batch, from the bundle's dimensions alone, so that a batch that would
+// not fit is refused with a clear message before onnxruntime allocates it.
+import { freemem, totalmem } from "node:os";
+import { ModelError } from "./errors.js";
+
+export interface Geometry {
+  layers: number;
+  hidden: number;
+  ffn: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+  /** P: image tokens per image. */
+  imageTokens: number;
+  imageSize: number;
+  /** Vision tower width and token count (CLIP), for the vision pass. */
+  visionHidden: number;
+  visionTokens: number;
+  /** Prompt length including the P image positions. */
+  promptLength: number;
+}
+
+const F32 = 4;
+
+/**
+ * Peak bytes a batch of `batch` rows adds on top of the loaded weights, for the largest of the
+ * runtime's passes (vision, prefill with taps, decoding `maxNewTokens` steps). Deliberately
+ * generous (×2 on the transient activations for ORT's arena and our copies): refusing a batch
+ * that would have fitted costs a smaller batch; accepting one that does not costs the worker.
+ */
+export function batchBytes(g: Geometry, batch: number, maxNewTokens = 32): number {
+  const T = g.promptLength + maxNewTokens;
+  const T0 = g.promptLength;
+  // KV cache: past in, present out, and our compacted copy when rows finish.
+  const kv = 3 * 2 * g.layers * g.kvHeads * T * g.headDim * F32;
+  // Prefill transients of one layer (ORT frees between layers): hidden states, q/k/v, scores,
+  // FFN gate/up/inner; plus the whole-batch outputs: logits [T0,V], taps [L,T0,D].
+  const layer = T0 * (6 * g.hidden + g.heads * T0 + 3 * g.ffn) * F32;
+  const outputs = (T0 * g.vocab + g.layers * T0 * g.ffn + g.layers * g.imageTokens * g.ffn) * F32;
+  const inputs = (T0 * g.hidden + g.layers * g.ffn + 3 * g.imageSize * g.imageSize + g.imageTokens * g.hidden) * F32;
+  const vision = g.visionTokens * (6 * g.visionHidden + g.visionTokens) * F32;
+  return batch * (kv + 2 * layer + outputs + inputs + 2 * vision);
+}
+
+/** Default budget: half the machine's memory, or what is free now plus what we might reclaim. */
+export function defaultBudget(): number {
+  return Math.floor(Math.min(0.5 * totalmem(), freemem() + 0.25 * totalmem()));
+}
+
+export function checkBatchFits(g: Geometry, batch: number, budget: number, maxNewTokens = 32): void {
+  const need = batchBytes(g, batch, maxNewTokens);
+  if (need > budget) {
+    const perRow = batchBytes(g, 1, maxNewTokens);
+    throw new ModelError("batch-too-large", `batch of ${batch}`,
+      `needs about ${mib(need)} MiB but the memory budget is ${mib(budget)} MiB; use a batch of at most ${Math.max(1, Math.floor(budget / perRow))}`);
+  }
+}
+
+const mib = (b: number) => (b / 2 ** 20).toFixed(0);

@@ -1,0 +1,78 @@
+// Image preprocessing (docs/BUNDLE.md §1): RGB, resize to S×S ("squash" or CLIP's shortest edge
+// + centre crop) with the bundle's resampling filter, scale to [0,1], (x - mean) / std per
+// channel, channel-first. sharp does the resize (libvips, antialiased like PIL's).
+import sharp from "sharp";
+import { ModelError } from "./errors.js";
+
+export interface RgbImage {
+  /** Row-major RGB bytes, width*height*3. */
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface ImageSettings {
+  size: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+  resample: "nearest" | "bilinear" | "bicubic";
+  resize: "squash" | "shortest_edge_center_crop";
+}
+
+const KERNEL = { nearest: "nearest", bilinear: "linear", bicubic: "cubic" } as const;
+
+/** Decode a file (any format sharp reads) to RGB bytes. */
+export async function readRgb(path: string): Promise<RgbImage> {
+  try {
+    const { data, info } = await sharp(path).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`${info.channels} channels after conversion to RGB`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+  } catch (e) {
+    throw new ModelError("bad-image", path, `cannot read image (${(e as Error).message})`);
+  }
+}
+
+export function checkRgb(img: RgbImage, item: string): void {
+  const { width, height, data } = img;
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
+    throw new ModelError("bad-image", item, `invalid size ${width}x${height}`);
+  }
+  if (!(data instanceof Uint8Array)) throw new ModelError("bad-image", item, "pixel data must be a Uint8Array of RGB bytes");
+  if (data.length !== width * height * 3) {
+    const ch = data.length / (width * height);
+    throw new ModelError("bad-image", item, `expected ${width}x${height}x3 = ${width * height * 3} RGB bytes, got ${data.length}` +
+      (Number.isInteger(ch) ? ` (${ch} channels)` : ""));
+  }
+}
+
+/** Resize RGB bytes to S×S as the bundle says. Already S×S: returned as is. */
+export async function resizeRgb(img: RgbImage, s: ImageSettings, item = "image"): Promise<RgbImage> {
+  checkRgb(img, item);
+  if (img.width === s.size && img.height === s.size) return img;
+  const { data } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(s.size, s.size, { fit: s.resize === "squash" ? "fill" : "cover", position: "centre", kernel: KERNEL[s.resample] })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: s.size, height: s.size };
+}
+
+/** S×S RGB bytes → normalised Float32Array [3,S,S]. */
+export function normalise(img: RgbImage, s: ImageSettings): Float32Array {
+  const n = s.size * s.size;
+  const out = new Float32Array(3 * n);
+  const { data } = img;
+  for (let c = 0; c < 3; c++) {
+    // Same float32 rounding steps as torch's (x/255 - mean)/std, so pixels match bit for bit.
+    const lut = new Float32Array(256);
+    const mean = Math.fround(s.mean[c]), std = Math.fround(s.std[c]);
+    for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(Math.fround(v / 255) - mean) / std);
+    const o = c * n;
+    for (let k = 0; k < n; k++) out[o + k] = lut[data[3 * k + c]];
+  }
+  return out;
+}
+
+export async function preprocessImage(input: RgbImage | string, s: ImageSettings, item = typeof input === "string" ? input : "image"): Promise<Float32Array> {
+  const img = typeof input === "string" ? await readRgb(input) : input;
+  return normalise(await resizeRgb(img, s, item), s);
+}
