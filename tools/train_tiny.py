@@ -309,16 +309,48 @@ def caption(model, tok, cfg: Config, pixels_u8: torch.Tensor, batch: int = 64) -
     return out
 
 
-def names(caption_text: str, object_name: str) -> bool:
-    """Does the caption name the object? Whole-word match of the category name."""
-    return re.search(rf"(?<![a-z]){re.escape(object_name.lower())}(?![a-z])", caption_text) is not None
+def surface_forms() -> dict[str, list[str]]:
+    """Concept -> caption surface forms, read from core/data/concepts.ts (one source of truth)."""
+    code = ('import { COCO_SURFACE_FORMS } from "./core/data/concepts.ts"; '
+            'process.stdout.write(JSON.stringify(Object.fromEntries(COCO_SURFACE_FORMS)));')
+    res = subprocess.run(["npx", "tsx", "-e", code], cwd=ROOT, check=True, capture_output=True, text=True)
+    return json.loads(res.stdout)
 
 
-def object_recall(split: Split, caps: list[str]) -> float:
+class Mentions:
+    """Leftmost-longest concept mentions, the same rule as core/data/concepts.ts findMentions:
+    "teddy bear" is a teddy bear and never a bear, "hot dog" never a dog."""
+
+    def __init__(self, forms: dict[str, list[str]]):
+        self.by_first: dict[str, list[tuple[str, list[str]]]] = {}
+        for concept, fs in forms.items():
+            for f in fs:
+                w = re.findall(r"[a-z0-9]+", f.lower())
+                if w:
+                    self.by_first.setdefault(w[0], []).append((concept, w))
+        for lst in self.by_first.values():
+            lst.sort(key=lambda cw: -len(cw[1]))
+
+    def concepts(self, caption_text: str) -> set[str]:
+        w = re.findall(r"[a-z0-9]+", caption_text.lower())
+        found, i = set(), 0
+        while i < len(w):
+            hit = next((cf for cf in self.by_first.get(w[i], []) if w[i:i + len(cf[1])] == cf[1]), None)
+            if hit:
+                found.add(hit[0])
+                i += len(hit[1])
+            else:
+                i += 1
+        return found
+
+
+def object_recall(split: Split, caps: list[str], m: Mentions) -> float:
+    """Fraction of annotated objects (distinct categories per image) that the caption names."""
     hits = total = 0
     for anns, c in zip(split.anns, caps):
+        said = m.concepts(c)
         for name in {split.categories[a["category_id"]] for a in anns}:
-            hits += names(c, name)
+            hits += name in said
             total += 1
     return hits / max(1, total)
 
@@ -360,17 +392,18 @@ def evaluate(model, tok, cfg: Config, val: Split, exp: Split) -> dict:
         to_model_pixels(inpaint_target(f, t, cfg), cfg.image_size) for f, t in zip(exp.files, targets)
     ])).permute(0, 3, 1, 2).contiguous()
     inp_caps = caption(model, tok, cfg, inpainted)
+    m = Mentions(surface_forms())
     samples, ok = [], 0
     for i, t in enumerate(targets):
         name = exp.categories[t["category_id"]]
-        named, gone = names(exp_caps[i], name), not names(inp_caps[i], name)
+        named, gone = name in m.concepts(exp_caps[i]), name not in m.concepts(inp_caps[i])
         ok += named and gone
         samples.append({"image_id": exp.ids[i], "object": name, "caption": exp_caps[i],
                         "inpainted_caption": inp_caps[i], "names_object": named, "removed": gone})
     return {
         "val_images": len(val.ids), "experiment_images": len(exp.ids),
-        "val_object_recall": object_recall(val, val_caps),
-        "heldout_object_recall": object_recall(exp, exp_caps),
+        "val_object_recall": object_recall(val, val_caps, m),
+        "heldout_object_recall": object_recall(exp, exp_caps, m),
         "heldout_target_recall": float(np.mean([s["names_object"] for s in samples])),
         "constraint_share": ok / max(1, len(targets)),
         "eval_seconds": round(time.time() - t0, 1),
