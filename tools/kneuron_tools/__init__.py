@@ -1,0 +1,1 @@
+"""Shared Python code of kneuron's tools: checkpoint loading, ONNX graph building, bundle writing."""

@@ -1,0 +1,112 @@
+"""A reference runtime over a bundle's ONNX graphs (onnxruntime, Python).
+
+It is the algorithm the TypeScript runtime implements (docs/BUNDLE.md §4): prompt embedding,
+prefill with image-position deltas, greedy decoding with the KV cache, the gradient graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .bundle import load_manifest
+
+
+class BundleRunner:
+    def __init__(self, bundle_dir: str | Path, threads: int = 1):
+        self.dir = Path(bundle_dir)
+        self.m = load_manifest(self.dir)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.sess = {g: ort.InferenceSession(str(self.dir / f"{g}.onnx"), opts, providers=["CPUExecutionProvider"])
+                     for g in ("vision", "embed", "decoder", "gradient")}
+        L = self.m["layers"]
+        self.past_names = [f"past_key_values.{l}.{kv}" for l in range(L) for kv in ("key", "value")]
+        self.present_names = [f"present.{l}.{kv}" for l in range(L) for kv in ("key", "value")]
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def image_embeds(self, pixel_values: np.ndarray) -> np.ndarray:
+        return self.sess["vision"].run(["image_embeds"], {"pixel_values": pixel_values.astype(np.float32)})[0]
+
+    def embed(self, ids: np.ndarray) -> np.ndarray:
+        return self.sess["embed"].run(["inputs_embeds"], {"input_ids": ids.astype(np.int64)})[0]
+
+    @property
+    def image_start(self) -> int:
+        return len(self.m["prompt"]["prefixIds"])
+
+    def prompt_embeds(self, image_embeds: np.ndarray, caption_prefix: list[int] | None = None) -> np.ndarray:
+        """prefix ++ image embeddings ++ suffix (++ caption ids) as inputs_embeds [B,T,H]."""
+        b = image_embeds.shape[0]
+        pre = np.array([self.m["prompt"]["prefixIds"]] * b, dtype=np.int64).reshape(b, -1)
+        suf = np.array([self.m["prompt"]["suffixIds"] + list(caption_prefix or [])] * b, dtype=np.int64).reshape(b, -1)
+        parts = [self.embed(pre)] if pre.shape[1] else []
+        parts.append(image_embeds)
+        if suf.shape[1]:
+            parts.append(self.embed(suf))
+        return np.concatenate(parts, axis=1)
+
+    def empty_past(self, b: int) -> dict:
+        shape = (b, self.m["kvHeads"], 0, self.m["headDim"])
+        return {n: np.zeros(shape, np.float32) for n in self.past_names}
+
+    def decode_step(self, embeds, mask, positions, past, delta_mask=None, ffn_delta=None, taps=False):
+        """One decoder call. Returns (logits, ffn_act or None, present dict)."""
+        b, t, _ = embeds.shape
+        feeds = {"inputs_embeds": embeds.astype(np.float32), "attention_mask": mask.astype(np.int64),
+                 "position_ids": positions.astype(np.int64),
+                 "delta_mask": (delta_mask if delta_mask is not None else np.zeros((b, t))).astype(np.float32),
+                 "ffn_delta": (ffn_delta if ffn_delta is not None
+                               else np.zeros((b, self.m["layers"], self.m["ffnDim"]))).astype(np.float32),
+                 **past}
+        names = ["logits"] + (["ffn_act"] if taps else []) + self.present_names
+        out = self.sess["decoder"].run(names, feeds)
+        logits, rest = out[0], out[1:]
+        act = rest.pop(0) if taps else None
+        return logits, act, dict(zip(self.past_names, rest))
+
+    # -- the runtime's operations ----------------------------------------------------------------
+    def prefill(self, pixel_values, ffn_delta=None, taps=True):
+        """Prompt + image; delta at image positions. Returns logits [B,T,V], A at image positions
+        [B,L,P,D] (taps) and the KV cache."""
+        emb = self.prompt_embeds(self.image_embeds(pixel_values))
+        b, t, _ = emb.shape
+        s, P = self.image_start, self.m["imageTokens"]
+        dmask = np.zeros((b, t), np.float32)
+        dmask[:, s:s + P] = 1.0
+        logits, act, past = self.decode_step(emb, np.ones((b, t)), np.tile(np.arange(t), (b, 1)), self.empty_past(b),
+                                             dmask, ffn_delta, taps)
+        return logits, (act[:, :, s:s + P] if taps else None), past
+
+    def greedy(self, pixel_values, max_new_tokens: int, ffn_delta=None) -> list[list[int]]:
+        logits, _, past = self.prefill(pixel_values, ffn_delta, taps=False)
+        b, t = logits.shape[0], logits.shape[1]
+        eos = self.m["eosId"]
+        out, done = [[] for _ in range(b)], [False] * b
+        for step in range(max_new_tokens):
+            nxt = logits[:, -1].argmax(-1)
+            for r in range(b):
+                if not done[r]:
+                    if int(nxt[r]) == eos:
+                        done[r] = True
+                    else:
+                        out[r].append(int(nxt[r]))
+            if all(done) or step == max_new_tokens - 1:
+                break
+            pos = t + step
+            logits, _, past = self.decode_step(self.embed(nxt[:, None]), np.ones((b, pos + 1)),
+                                               np.full((b, 1), pos), past)
+        return out
+
+    def gradient(self, pixel_values, caption_prefix: list[int], target_id: int):
+        """z, A [L,P,D], dz/dA [L,P,D] for image 0 teacher-forced on caption_prefix."""
+        emb = self.prompt_embeds(self.image_embeds(pixel_values[:1]), caption_prefix)
+        t = emb.shape[1]
+        z, act, grad = self.sess["gradient"].run(["z", "act", "grad"], {
+            "inputs_embeds": emb.astype(np.float32), "attention_mask": np.ones((1, t), np.int64),
+            "position_ids": np.arange(t, dtype=np.int64)[None], "image_start": np.array(self.image_start, np.int64),
+            "target_pos": np.array(t - 1, np.int64), "target_id": np.array(target_id, np.int64)})
+        return z, act, grad
