@@ -1,0 +1,496 @@
+// The model runtime: a bundle (docs/BUNDLE.md) run with onnxruntime-node. One InferenceSession per
+// graph, created once and reused; captions are greedy, batched, with a KV cache, per-row FFN
+// deltas (30 noise runs of an image are one batch) and finished rows dropped from the batch.
+import { readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { type Readout } from "../method/decode.js";
+import { type LayerTensor } from "../method/tensor.js";
+import { decodeSafetensors } from "../store/safetensors.js";
+import { type BundleManifest, BundleError, loadBundleManifest } from "./bundle.js";
+import { ModelError } from "./errors.js";
+import { batchBytes, checkBatchFits, defaultBudget, type Geometry } from "./memory.js";
+import { type ImageSettings, preprocessImage, type RgbImage } from "./preprocess.js";
+import { type BundleTokenizer, loadTokenizer } from "./tokenizer.js";
+
+export type { RgbImage } from "./preprocess.js";
+
+export interface LoadModelOptions {
+  /** onnxruntime execution providers, in order of preference (default ["cpu"]; "cuda" on GPU hosts). */
+  executionProviders?: string[];
+  /** Threads per graph run (default: all cores). */
+  intraOpThreads?: number;
+  /** Largest batch the runtime will run (default 32, the bench's pick for the tiny model). */
+  maxBatch?: number;
+  /** Memory a batch may use on top of the weights (default: half the machine, see memory.ts). */
+  memoryBudgetBytes?: number;
+  /** Hash every bundle file on load (default true). */
+  verifyHashes?: boolean;
+}
+
+export interface PrefillItem {
+  /** Normalised pixels [3,S,S] (from preprocess). */
+  pixels?: Float32Array;
+  /** Image embeddings [P*H] (from embedImages); preferred over pixels, saves the vision pass. */
+  imageEmbeds?: Float32Array;
+  /** ffn_delta [L*D], added to A at every image position during the prefill. */
+  delta?: Float32Array;
+}
+
+export type CaptionItem = PrefillItem;
+
+export interface PrefillResult {
+  /** Logits [T0,V] at every prompt position (the last one predicts the first caption token). */
+  logits: Float32Array;
+  /** A at the image positions, [L,P,D]. */
+  act: LayerTensor;
+}
+
+export interface CaptionOptions {
+  /** Default 32 (the paper's max_new_tokens). */
+  maxNewTokens?: number;
+  /** Rows per batch (default: the runtime's maxBatch). */
+  batchSize?: number;
+  onProgress?(done: number, total: number): void;
+}
+
+export interface Caption {
+  /** Generated ids, without the EOS. */
+  ids: number[];
+  text: string;
+}
+
+export interface GradientResult {
+  /** z_t: the logit of the target at the last position. */
+  z: number;
+  act: LayerTensor;
+  /** ∂z_t/∂A at image positions. */
+  grad: LayerTensor;
+}
+
+export interface ModelRuntime {
+  manifest: BundleManifest;
+  tokenizer: Pick<BundleTokenizer, "encode" | "decode" | "idToToken">;
+  /** Default rows per batch. */
+  readonly maxBatch: number;
+  preprocess(image: RgbImage | string): Promise<Float32Array>;
+  embedImages(pixels: Float32Array[]): Promise<Float32Array[]>;
+  activate(pixels: Float32Array[]): Promise<LayerTensor[]>;
+  /** One prefill per item (optionally with its delta): logits and A at image positions. */
+  prefill(items: PrefillItem[]): Promise<PrefillResult[]>;
+  caption(items: CaptionItem[], opts?: CaptionOptions): Promise<Caption[]>;
+  gradient(pixels: Float32Array, captionIds: number[], targetId: number): Promise<GradientResult>;
+  readout(): Promise<Readout>;
+  estimateBatchBytes(batch: number): number;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_BATCH = 32;
+export const DEFAULT_MAX_NEW_TOKENS = 32;
+
+export async function loadModel(bundleDir: string, opts: LoadModelOptions = {}): Promise<ModelRuntime> {
+  const manifest = await loadBundleManifest(bundleDir, { verifyHashes: opts.verifyHashes });
+  const tokPath = join(bundleDir, "tokenizer.json");
+  const tokenizer = loadTokenizer(JSON.parse(await readFile(tokPath, "utf8")), tokPath);
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: opts.executionProviders ?? ["cpu"],
+    intraOpNumThreads: opts.intraOpThreads ?? availableParallelism(),
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+  };
+  const open = async (name: string) => {
+    const path = join(bundleDir, name);
+    try {
+      return await ort.InferenceSession.create(path, options);
+    } catch (e) {
+      throw new BundleError(path, `onnxruntime cannot load it (${(e as Error).message})`);
+    }
+  };
+  const [vision, embed, decoder, gradient] = await Promise.all(
+    ["vision.onnx", "embed.onnx", "decoder.onnx", "gradient.onnx"].map(open));
+  const rt = new Runtime(bundleDir, manifest, tokenizer, { vision, embed, decoder, gradient }, opts);
+  await rt.init();
+  return rt;
+}
+
+type Sessions = Record<"vision" | "embed" | "decoder" | "gradient", ort.InferenceSession>;
+
+const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor("float32", data, dims);
+const i64 = (data: BigInt64Array, dims: number[]) => new ort.Tensor("int64", data, dims);
+const f32Data = (t: ort.Tensor) => t.data as Float32Array;
+
+/** Index of the largest value in v[off, off+n) (the first one on ties, like torch.argmax). */
+function argmax(v: Float32Array, off: number, n: number): number {
+  let best = 0;
+  let bv = v[off];
+  for (let k = 1; k < n; k++) if (v[off + k] > bv) { bv = v[off + k]; best = k; }
+  return best;
+}
+
+/** Rows `keep` of a [B, ...] tensor, as a new tensor (a view when every row is kept). */
+function takeRows(t: ort.Tensor, keep: number[]): ort.Tensor {
+  if (keep.length === t.dims[0]) return t;
+  const row = t.dims.slice(1).reduce((a, b) => a * b, 1);
+  const src = f32Data(t);
+  const out = new Float32Array(keep.length * row);
+  keep.forEach((r, k) => out.set(src.subarray(r * row, (r + 1) * row), k * row));
+  return f32(out, [keep.length, ...t.dims.slice(1)]);
+}
+
+class Runtime implements ModelRuntime {
+  readonly maxBatch: number;
+  private readonly geo: Geometry;
+  private readonly image: ImageSettings;
+  private readonly budget: number;
+  private readonly prefix: number[];
+  private readonly suffix: number[];
+  /** Token embeddings [H] by id, filled on demand from embed.onnx (prompt ids, generated ids). */
+  private readonly tokenEmbeds = new Map<number, Float32Array>();
+  private readoutCache?: Promise<Readout>;
+  private closed = false;
+  /** Runs on one set of sessions are serialised: ORT sessions are not reentrant per process here. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly dir: string,
+    readonly manifest: BundleManifest,
+    readonly tokenizer: BundleTokenizer,
+    private readonly s: Sessions,
+    opts: LoadModelOptions,
+  ) {
+    const m = manifest;
+    this.prefix = m.prompt.prefixIds;
+    this.suffix = m.prompt.suffixIds;
+    this.image = { size: m.image.size, mean: m.image.mean, std: m.image.std, resample: m.image.resample, resize: m.image.resize };
+    this.geo = {
+      layers: m.layers, hidden: m.hidden, ffn: m.ffnDim, heads: m.heads, kvHeads: m.kvHeads, headDim: m.headDim,
+      vocab: m.vocab, imageTokens: m.imageTokens, imageSize: m.image.size,
+      // The bundle does not record the vision tower's width; the text width is a fair stand-in
+      // for the projector side, and the tower's patch count is exact.
+      visionHidden: m.hidden, visionTokens: m.image.patchGrid[0] * m.image.patchGrid[1] + 1,
+      promptLength: this.prefix.length + m.imageTokens + this.suffix.length,
+    };
+    this.budget = opts.memoryBudgetBytes ?? defaultBudget();
+    const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
+    if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw new ModelError("batch-too-large", "maxBatch", `must be a positive integer, got ${maxBatch}`);
+    checkBatchFits(this.geo, maxBatch, this.budget);
+    this.maxBatch = maxBatch;
+  }
+
+  async init(): Promise<void> {
+    await this.embedTokens([...this.prefix, ...this.suffix]);
+  }
+
+  /** Serialise graph runs: one model worker runs one thing at a time, with all its threads. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new ModelError("closed", this.dir, "the model runtime was closed"));
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  estimateBatchBytes(batch: number): number {
+    return batchBytes(this.geo, batch);
+  }
+
+  preprocess(image: RgbImage | string): Promise<Float32Array> {
+    return preprocessImage(image, this.image);
+  }
+
+  // ------------------------------------------------------------------------------ checks
+
+  private checkPixels(px: unknown, item: string): asserts px is Float32Array {
+    const S = this.image.size;
+    if (!(px instanceof Float32Array)) throw new ModelError("bad-image", item, "pixels must be a Float32Array [3,S,S] from preprocess()");
+    if (px.length !== 3 * S * S) {
+      const hw = px.length / 3;
+      const side = Math.sqrt(hw);
+      throw new ModelError("bad-image", item, `expected 3x${S}x${S} = ${3 * S * S} values, got ${px.length}` +
+        (Number.isInteger(side) ? ` (a 3x${side}x${side} image? resize it with preprocess())` : px.length % (S * S) === 0 ? ` (${px.length / (S * S)} channels?)` : ""));
+    }
+  }
+
+  private checkBatch(n: number, what: string, batch: number): void {
+    if (n === 0) throw new ModelError("empty-batch", what, "no items given");
+    if (!(Number.isInteger(batch) && batch >= 1)) throw new ModelError("batch-too-large", what, `batch size must be a positive integer, got ${batch}`);
+    checkBatchFits(this.geo, batch, this.budget);
+  }
+
+  private checkToken(id: number, item: string): void {
+    if (!(Number.isInteger(id) && id >= 0 && id < this.geo.vocab)) {
+      throw new ModelError("bad-token", item, `token id ${id} is outside the vocabulary [0, ${this.geo.vocab})`);
+    }
+  }
+
+  // ------------------------------------------------------------------------------ embeddings
+
+  private async embedTokens(ids: number[]): Promise<void> {
+    const missing = [...new Set(ids)].filter((id) => !this.tokenEmbeds.has(id));
+    if (missing.length === 0) return;
+    const H = this.geo.hidden;
+    const out = await this.s.embed.run({ input_ids: i64(BigInt64Array.from(missing, BigInt), [1, missing.length]) });
+    const data = f32Data(out.inputs_embeds);
+    missing.forEach((id, k) => this.tokenEmbeds.set(id, data.subarray(k * H, (k + 1) * H)));
+  }
+
+  /** inputs_embeds [B,T,H] of prompt(image b) ++ extra ids. */
+  private promptEmbeds(images: Float32Array[], extra: number[] = []): Float32Array {
+    const { hidden: H, imageTokens: P } = this.geo;
+    const T = this.geo.promptLength + extra.length;
+    const out = new Float32Array(images.length * T * H);
+    images.forEach((img, b) => {
+      let t = b * T;
+      for (const id of this.prefix) out.set(this.tokenEmbeds.get(id)!, H * t++);
+      out.set(img, H * t);
+      t += P;
+      for (const id of [...this.suffix, ...extra]) out.set(this.tokenEmbeds.get(id)!, H * t++);
+    });
+    return out;
+  }
+
+  embedImages(pixels: Float32Array[]): Promise<Float32Array[]> {
+    pixels.forEach((px, k) => this.checkPixels(px, `image ${k}`));
+    this.checkBatch(pixels.length, "embedImages", Math.min(pixels.length, this.maxBatch));
+    return this.exclusive(() => this.runVision(pixels));
+  }
+
+  private async runVision(pixels: Float32Array[]): Promise<Float32Array[]> {
+    const S = this.image.size;
+    const n = 3 * S * S;
+    const per = this.geo.imageTokens * this.geo.hidden;
+    const out: Float32Array[] = [];
+    for (let i = 0; i < pixels.length; i += this.maxBatch) {
+      const chunk = pixels.slice(i, i + this.maxBatch);
+      const x = new Float32Array(chunk.length * n);
+      chunk.forEach((px, k) => x.set(px, k * n));
+      const res = await this.s.vision.run({ pixel_values: f32(x, [chunk.length, 3, S, S]) });
+      const e = f32Data(res.image_embeds);
+      chunk.forEach((_, k) => out.push(e.subarray(k * per, (k + 1) * per)));
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------ decoder
+
+  private emptyPast(batch: number): Record<string, ort.Tensor> {
+    const { layers, kvHeads, headDim } = this.geo;
+    const feeds: Record<string, ort.Tensor> = {};
+    const empty = new Float32Array(0);
+    for (let l = 0; l < layers; l++) {
+      feeds[`past_key_values.${l}.key`] = f32(empty, [batch, kvHeads, 0, headDim]);
+      feeds[`past_key_values.${l}.value`] = f32(empty, [batch, kvHeads, 0, headDim]);
+    }
+    return feeds;
+  }
+
+  /** Prefill feeds for B prompts; delta rows [L*D] or undefined (zeros). */
+  private prefillFeeds(embeds: Float32Array, B: number, deltas: (Float32Array | undefined)[]): Record<string, ort.Tensor> {
+    const { hidden: H, layers: L, ffn: D, imageTokens: P, promptLength: T } = this.geo;
+    const start = this.prefix.length;
+    const mask = new BigInt64Array(B * T).fill(1n);
+    const pos = new BigInt64Array(B * T);
+    const dmask = new Float32Array(B * T);
+    const delta = new Float32Array(B * L * D);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) pos[b * T + t] = BigInt(t);
+      dmask.fill(1, b * T + start, b * T + start + P);
+      const d = deltas[b];
+      if (d) delta.set(d, b * L * D);
+    }
+    return {
+      inputs_embeds: f32(embeds, [B, T, H]),
+      attention_mask: i64(mask, [B, T]),
+      position_ids: i64(pos, [B, T]),
+      delta_mask: f32(dmask, [B, T]),
+      ffn_delta: f32(delta, [B, L, D]),
+      ...this.emptyPast(B),
+    };
+  }
+
+  private presentNames(): string[] {
+    const names: string[] = [];
+    for (let l = 0; l < this.geo.layers; l++) names.push(`present.${l}.key`, `present.${l}.value`);
+    return names;
+  }
+
+  activate(pixels: Float32Array[]): Promise<LayerTensor[]> {
+    return this.prefill(pixels.map((px) => ({ pixels: px }))).then((rows) => rows.map((r) => r.act));
+  }
+
+  prefill(items: PrefillItem[]): Promise<PrefillResult[]> {
+    this.checkItems(items, "prefill", Math.min(items.length, this.maxBatch));
+    return this.exclusive(async () => {
+      const embeds = await this.imageEmbedsOf(items);
+      const { layers: L, ffn: D, vocab: V, imageTokens: P, promptLength: T } = this.geo;
+      const start = this.prefix.length;
+      const out: PrefillResult[] = [];
+      for (let i = 0; i < items.length; i += this.maxBatch) {
+        const chunk = embeds.slice(i, i + this.maxBatch);
+        const deltas = items.slice(i, i + this.maxBatch).map((it) => it.delta);
+        const res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(chunk), chunk.length, deltas), ["logits", "ffn_act"]);
+        const logits = f32Data(res.logits); // [B,T,V]
+        const act = f32Data(res.ffn_act); // [B,L,T,D]
+        chunk.forEach((_, b) => {
+          // [L,P,D] from [L,T,D]: one contiguous P*D block per layer.
+          const a = new Float32Array(L * P * D);
+          for (let l = 0; l < L; l++) {
+            const src = ((b * L + l) * T + start) * D;
+            a.set(act.subarray(src, src + P * D), l * P * D);
+          }
+          out.push({ logits: logits.subarray(b * T * V, (b + 1) * T * V), act: { data: a, dims: [L, P, D] } });
+        });
+      }
+      return out;
+    });
+  }
+
+  /** Validate caption/prefill items: an image (pixels or embeddings) and an optional delta each. */
+  private checkItems(items: PrefillItem[], what: string, batch: number): void {
+    if (!Array.isArray(items)) throw new ModelError("bad-item", what, "items must be an array");
+    this.checkBatch(items.length, what, batch);
+    const { imageTokens: P, hidden: H, layers: L, ffn: D } = this.geo;
+    items.forEach((it, k) => {
+      if (it.imageEmbeds !== undefined) {
+        if (!(it.imageEmbeds instanceof Float32Array) || it.imageEmbeds.length !== P * H) {
+          throw new ModelError("bad-item", `item ${k}`, `imageEmbeds must be a Float32Array of P*H = ${P * H} values, got ${(it.imageEmbeds as { length?: number }).length}`);
+        }
+      } else if (it.pixels !== undefined) this.checkPixels(it.pixels, `item ${k}`);
+      else throw new ModelError("bad-item", `item ${k}`, "needs pixels or imageEmbeds");
+      if (it.delta !== undefined) {
+        if (!(it.delta instanceof Float32Array) || it.delta.length !== L * D) {
+          throw new ModelError("bad-delta", `delta of item ${k}`, `expected a Float32Array of L*D = ${L}*${D} = ${L * D} values, got ${(it.delta as { length?: number }).length}`);
+        }
+        for (let i = 0; i < it.delta.length; i++) {
+          if (!Number.isFinite(it.delta[i])) throw new ModelError("bad-delta", `delta of item ${k}`, `value ${i} is ${it.delta[i]}`);
+        }
+      }
+    });
+  }
+
+  /** Image embeddings of every item; one vision pass per distinct pixel array (noise rows share it). */
+  private async imageEmbedsOf(items: PrefillItem[]): Promise<Float32Array[]> {
+    const needed = [...new Set(items.filter((it) => !it.imageEmbeds).map((it) => it.pixels!))];
+    const embedded = new Map<Float32Array, Float32Array>();
+    if (needed.length) (await this.runVision(needed)).forEach((e, k) => embedded.set(needed[k], e));
+    return items.map((it) => it.imageEmbeds ?? embedded.get(it.pixels!)!);
+  }
+
+  caption(items: CaptionItem[], opts: CaptionOptions = {}): Promise<Caption[]> {
+    const maxNew = opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+    const batch = opts.batchSize ?? this.maxBatch;
+    if (!(Number.isInteger(maxNew) && maxNew >= 1)) throw new ModelError("bad-item", "maxNewTokens", `must be a positive integer, got ${maxNew}`);
+    if (this.geo.promptLength + maxNew > this.manifest.maxPositions) {
+      throw new ModelError("bad-item", "maxNewTokens", `prompt ${this.geo.promptLength} + ${maxNew} new tokens exceeds the model's ${this.manifest.maxPositions} positions`);
+    }
+    this.checkItems(items, "caption", Math.min(batch, items.length));
+    return this.exclusive(async () => {
+      const embeds = await this.imageEmbedsOf(items);
+      const out: Caption[] = new Array(items.length);
+      for (let i = 0; i < items.length; i += batch) {
+        const ids = await this.greedy(embeds.slice(i, i + batch), items.slice(i, i + batch).map((it) => it.delta), maxNew);
+        ids.forEach((row, k) => (out[i + k] = { ids: row, text: this.tokenizer.decode(row) }));
+        opts.onProgress?.(Math.min(i + batch, items.length), items.length);
+      }
+      return out;
+    });
+  }
+
+  /** Greedy decoding of one batch; rows that emit EOS leave the batch. */
+  private async greedy(images: Float32Array[], deltas: (Float32Array | undefined)[], maxNew: number): Promise<number[][]> {
+    const { hidden: H, vocab: V, layers: L, ffn: D, promptLength: T0 } = this.geo;
+    const eos = this.manifest.eosId;
+    const B = images.length;
+    const outIds: number[][] = images.map(() => []);
+    const kvNames = this.presentNames();
+    const fetch = ["logits", ...kvNames];
+
+    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images), B, deltas), fetch);
+    let rows = Array.from({ length: B }, (_, b) => b); // original row of each batch row
+    let logits = f32Data(res.logits);
+    let lastOffset = (b: number) => (b * T0 + T0 - 1) * V;
+    const zeroDelta = new Float32Array(B * L * D);
+    const zeroMask = new Float32Array(B);
+
+    for (let step = 0; step < maxNew; step++) {
+      // Pick the next token of every live row; keep those that did not end.
+      const keep: number[] = [];
+      const next: number[] = [];
+      rows.forEach((r, b) => {
+        const tok = argmax(logits, lastOffset(b), V);
+        if (tok === eos) return;
+        outIds[r].push(tok);
+        keep.push(b);
+        next.push(tok);
+      });
+      if (keep.length === 0 || step === maxNew - 1) break;
+      rows = keep.map((b) => rows[b]);
+      const n = rows.length;
+      const past = T0 + step; // cache length
+      await this.embedTokens(next);
+      const emb = new Float32Array(n * H);
+      next.forEach((tok, k) => emb.set(this.tokenEmbeds.get(tok)!, k * H));
+      const feeds: Record<string, ort.Tensor> = {
+        inputs_embeds: f32(emb, [n, 1, H]),
+        attention_mask: i64(new BigInt64Array(n * (past + 1)).fill(1n), [n, past + 1]),
+        position_ids: i64(new BigInt64Array(n).fill(BigInt(past)), [n, 1]),
+        delta_mask: f32(zeroMask.subarray(0, n), [n, 1]),
+        ffn_delta: f32(zeroDelta.subarray(0, n * L * D), [n, L, D]),
+      };
+      for (let l = 0; l < L; l++) {
+        feeds[`past_key_values.${l}.key`] = takeRows(res[`present.${l}.key`], keep);
+        feeds[`past_key_values.${l}.value`] = takeRows(res[`present.${l}.value`], keep);
+      }
+      res = await this.s.decoder.run(feeds, fetch);
+      logits = f32Data(res.logits);
+      lastOffset = (b: number) => b * V;
+    }
+    return outIds;
+  }
+
+  // ------------------------------------------------------------------------------ gradient, readout
+
+  gradient(pixels: Float32Array, captionIds: number[], targetId: number): Promise<GradientResult> {
+    this.checkPixels(pixels, "gradient image");
+    if (!Array.isArray(captionIds)) throw new ModelError("bad-token", "captionIds", "must be an array of token ids");
+    captionIds.forEach((id, k) => this.checkToken(id, `captionIds[${k}]`));
+    this.checkToken(targetId, "targetId");
+    const T = this.geo.promptLength + captionIds.length;
+    if (T > this.manifest.maxPositions) throw new ModelError("bad-item", "captionIds", `sequence of ${T} exceeds the model's ${this.manifest.maxPositions} positions`);
+    return this.exclusive(async () => {
+      const [img] = await this.runVision([pixels]);
+      await this.embedTokens(captionIds);
+      const pos = new BigInt64Array(T);
+      for (let t = 0; t < T; t++) pos[t] = BigInt(t);
+      const res = await this.s.gradient.run({
+        inputs_embeds: f32(this.promptEmbeds([img], captionIds), [1, T, this.geo.hidden]),
+        attention_mask: i64(new BigInt64Array(T).fill(1n), [1, T]),
+        position_ids: i64(pos, [1, T]),
+        image_start: i64(BigInt64Array.of(BigInt(this.prefix.length)), []),
+        target_pos: i64(BigInt64Array.of(BigInt(T - 1)), []),
+        target_id: i64(BigInt64Array.of(BigInt(targetId)), []),
+      });
+      const dims: [number, number, number] = [this.geo.layers, this.geo.imageTokens, this.geo.ffn];
+      return { z: f32Data(res.z)[0], act: { data: f32Data(res.act), dims }, grad: { data: f32Data(res.grad), dims } };
+    });
+  }
+
+  readout(): Promise<Readout> {
+    this.readoutCache ??= (async () => {
+      const path = join(this.dir, "readout.safetensors");
+      const { tensors } = decodeSafetensors(new Uint8Array(await readFile(path)));
+      const { layers, hidden, ffn, vocab } = this.geo;
+      const wOut = Array.from({ length: layers }, (_, l) => tensors[`w_out.${l}`].data as Float32Array);
+      return { hidden, width: ffn, vocab, wOut, wU: tensors.w_u.data as Float32Array };
+    })();
+    return this.readoutCache;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.queue;
+    this.closed = true;
+    await Promise.all(Object.values(this.s).map((s) => s.release()));
+  }
+}
