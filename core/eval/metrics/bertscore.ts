@@ -13,7 +13,7 @@
  * a pair's reference is shorter than the longest reference in its batch, a candidate piece whose
  * best cosine is negative gets 0 instead (and likewise for recall). That makes a pair's score depend
  * on its neighbours in the call; it shows with this encoder on unrelated captions (up to ~0.03 on the
- * fixture), never with roberta-large. Default here is the batch-independent definition of the
+ * fixture), rarely with strongly anisotropic encoders such as bert-score's default roberta-large. Default here is the batch-independent definition of the
  * BERTScore paper (max over real pieces); `emulateBatchPadding: true` reproduces bert-score's
  * numbers for the same list of pairs and the same batchSize.
  *
@@ -129,15 +129,19 @@ export async function createBertScorer(options: BertScorerOptions): Promise<Bert
   }
 
   const tokenizer = new Tokenizer(JSON.parse(await readFile(tokPath, "utf8")), {});
-  const cls = tokenizer.token_to_id("[CLS]");
-  const sep = tokenizer.token_to_id("[SEP]");
-  const pad = tokenizer.token_to_id("[PAD]") ?? 0;
-  if (cls === undefined || sep === undefined) {
-    throw new BertScoreModelError(`tokenizer ${tokPath} lacks [CLS] or [SEP]`);
-  }
+  const tokenId = (token: string): number => {
+    const id = tokenizer.token_to_id(token);
+    if (id === undefined) throw new BertScoreModelError(`tokenizer ${tokPath} has no ${token} token`);
+    return id;
+  };
+  const cls = tokenId("[CLS]");
+  const sep = tokenId("[SEP]");
+  const pad = tokenId("[PAD]");
   const session = await ort.InferenceSession.create(onnxPath, {
     graphOptimizationLevel: "all",
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+  }).catch((e: Error) => {
+    throw new BertScoreModelError(`BERTScore encoder ${onnxPath} cannot be loaded by onnxruntime: ${e.message}`);
   });
   const hidden = manifest.encoder.hidden;
   const maxLen = manifest.encoder.maxLength;
@@ -145,13 +149,13 @@ export async function createBertScorer(options: BertScorerOptions): Promise<Bert
   /** bert-score's sent_encode: strip; blank -> [CLS][SEP]; else encode with specials, truncated to maxLength. */
   function encode(sent: string): number[] {
     const s = sent.replace(PY_STRIP, "");
-    if (s === "") return [cls!, sep!];
+    if (s === "") return [cls, sep];
     // The tokenizer lowercases; JS toLowerCase turns a word-final Σ into ς, the Rust tokenizers
     // (and so bert-score) map every Σ to σ. Pre-mapping Σ is the one context rule to undo.
     const ids = tokenizer.encode(s.replaceAll("Σ", "σ")).ids;
     if (ids.length <= maxLen) return ids;
     // Longest-first truncation of the single sequence, specials kept at both ends.
-    return [...ids.slice(0, maxLen - 1), sep!];
+    return [...ids.slice(0, maxLen - 1), sep];
   }
 
   async function embedBatch(batch: number[][]): Promise<Embedded[]> {
