@@ -32,10 +32,12 @@ export const defaults = {
   },
   dev: {
     stateDir: ".state/dev",
-    temporal: { port: 7233, uiPort: 8233, httpPort: 7243, metricsPort: 7253, dbFile: ".state/dev/temporal.sqlite" },
+    /** dbFile defaults to <stateDir>/temporal.sqlite. */
+    temporal: { port: 7233, uiPort: 8233, httpPort: 7243, metricsPort: 7253, dbFile: undefined as undefined | string },
     s3: {
       port: 8333,
-      dataDir: ".state/dev/seaweedfs",
+      /** Defaults to <stateDir>/seaweedfs. */
+      dataDir: undefined as undefined | string,
       bucket: "kneuron",
       // Loopback-only development credentials; set KNEURON_DEV_S3_* to change them.
       accessKey: "kneuron-dev",
@@ -103,11 +105,11 @@ export const ConfigSchema = z
     dev: z
       .object({
         stateDir: nonEmpty,
-        temporal: z.object({ port, uiPort: port, httpPort: port, metricsPort: port, dbFile: nonEmpty }).strict(),
+        temporal: z.object({ port, uiPort: port, httpPort: port, metricsPort: port, dbFile: nonEmpty.optional() }).strict(),
         s3: z
           .object({
             port,
-            dataDir: nonEmpty,
+            dataDir: nonEmpty.optional(),
             bucket: nonEmpty.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "not a valid S3 bucket name"),
             accessKey: nonEmpty,
             secretKey: z.string().min(8, "at least 8 characters"),
@@ -119,9 +121,11 @@ export const ConfigSchema = z
   })
   .strict();
 
-export type Config = z.infer<typeof ConfigSchema> & {
-  // After resolution the S3 store always has an endpoint-or-default and a bucket.
-  store: z.infer<typeof StoreSchema> & ({ kind: "local" } | { kind: "s3"; bucket: string });
+type Parsed = z.infer<typeof ConfigSchema>;
+/** The resolved configuration: absolute paths, dev files placed, the S3 store's bucket known. */
+export type Config = Omit<Parsed, "dev" | "store"> & {
+  dev: Parsed["dev"] & { temporal: { dbFile: string }; s3: { dataDir: string } };
+  store: Parsed["store"] & ({ kind: "local" } | { kind: "s3"; bucket: string });
 };
 export type ResolvedStoreConfig = Config["store"];
 
@@ -245,8 +249,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   // Resolve relative paths against the project root, and the S3 store's dev defaults.
   const abs = (p: string) => path.resolve(PROJECT_ROOT, p);
   cfg.dev.stateDir = abs(cfg.dev.stateDir);
-  cfg.dev.temporal.dbFile = abs(cfg.dev.temporal.dbFile);
-  cfg.dev.s3.dataDir = abs(cfg.dev.s3.dataDir);
+  cfg.dev.temporal.dbFile = abs(cfg.dev.temporal.dbFile ?? path.join(cfg.dev.stateDir, "temporal.sqlite"));
+  cfg.dev.s3.dataDir = abs(cfg.dev.s3.dataDir ?? path.join(cfg.dev.stateDir, "seaweedfs"));
   if (cfg.temporal.tls) {
     for (const k of ["certPath", "keyPath", "caPath"] as const) if (cfg.temporal.tls[k]) cfg.temporal.tls[k] = abs(cfg.temporal.tls[k]!);
   }

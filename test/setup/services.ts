@@ -11,17 +11,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import { DefaultLogger, Runtime } from "@temporalio/worker";
 import { type DevServices, type S3Handle, startDevServices, startSeaweed } from "../../infra/services.js";
 import { loadConfig, type Config } from "../../temporal.config.js";
 import type { S3StoreConfig } from "../../core/store/index.js";
+import { installRuntime } from "../../workers/runtime.js";
 
-// Workers log every state change at INFO; tests keep warnings and errors only.
-try {
-  Runtime.install({ logger: new DefaultLogger("WARN") });
-} catch {
-  /* a runtime is already installed in this process */
-}
+installRuntime("WARN"); // workers log every state change at INFO; tests keep warnings and errors
 
 export function tempDir(prefix = "kneuron-test-"): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));

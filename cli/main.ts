@@ -1,0 +1,28 @@
+/**
+ * The `kneuron` command. Each command group lives in its own module and registers itself here
+ * with one line (cli/dev.ts → `kneuron dev ...`; later cli/data.ts, cli/model.ts, cli/sweep.ts).
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { registerDev } from "./dev.js";
+
+export function buildProgram(): Command {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string; description: string };
+  const program = new Command("kneuron").description(pkg.description).version(pkg.version).showHelpAfterError();
+  registerDev(program);
+  return program;
+}
+
+/** Runs the CLI; errors print as one `kneuron: <message>` line (stack with KNEURON_DEBUG=1). */
+export async function run(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    const err = e as Error;
+    console.error(process.env.KNEURON_DEBUG ? err.stack : `kneuron: ${err.message ?? err}`);
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await run();
