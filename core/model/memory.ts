@@ -1,6 +1,7 @@
 // Memory estimate of one batch, from the bundle's dimensions alone, so that a batch that would
 // not fit is refused with a clear message before onnxruntime allocates it.
 import { freemem, totalmem } from "node:os";
+import { type BundleManifest } from "./bundle.js";
 import { ModelError } from "./errors.js";
 
 export interface Geometry {
@@ -19,6 +20,18 @@ export interface Geometry {
   visionTokens: number;
   /** Prompt length including the P image positions. */
   promptLength: number;
+}
+
+/** The dimensions of a bundle; `promptLength` defaults to the bundle's own prompt. */
+export function geometryOf(m: BundleManifest, promptLength = m.prompt.prefixIds.length + m.imageTokens + m.prompt.suffixIds.length): Geometry {
+  return {
+    layers: m.layers, hidden: m.hidden, ffn: m.ffnDim, heads: m.heads, kvHeads: m.kvHeads, headDim: m.headDim,
+    vocab: m.vocab, imageTokens: m.imageTokens, imageSize: m.image.size,
+    // The bundle does not record the vision tower's width; the text width is a fair stand-in,
+    // and the tower's token count (patches + CLS) is exact.
+    visionHidden: m.hidden, visionTokens: m.image.patchGrid[0] * m.image.patchGrid[1] + 1,
+    promptLength,
+  };
 }
 
 const F32 = 4;

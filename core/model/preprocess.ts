@@ -1,8 +1,9 @@
 // Image preprocessing (docs/BUNDLE.md §1): RGB, resize to S×S ("squash" or CLIP's shortest edge
 // + centre crop) with the bundle's resampling filter, scale to [0,1], (x - mean) / std per
-// channel, channel-first. sharp does the resize (libvips, antialiased like PIL's).
+// channel, channel-first. sharp decodes files; the resize is Pillow's, bit for bit (resample.ts).
 import sharp from "sharp";
 import { ModelError } from "./errors.js";
+import { crop, pilResize } from "./resample.js";
 
 export interface RgbImage {
   /** Row-major RGB bytes, width*height*3. */
@@ -18,8 +19,6 @@ export interface ImageSettings {
   resample: "nearest" | "bilinear" | "bicubic";
   resize: "squash" | "shortest_edge_center_crop";
 }
-
-const KERNEL = { nearest: "nearest", bilinear: "linear", bicubic: "cubic" } as const;
 
 /** Decode a file (any format sharp reads) to RGB bytes. */
 export async function readRgb(path: string): Promise<RgbImage> {
@@ -45,15 +44,21 @@ export function checkRgb(img: RgbImage, item: string): void {
   }
 }
 
-/** Resize RGB bytes to S×S as the bundle says. Already S×S: returned as is. */
-export async function resizeRgb(img: RgbImage, s: ImageSettings, item = "image"): Promise<RgbImage> {
+/**
+ * Resize RGB bytes to S×S as the bundle says, exactly like Pillow (see resample.ts): `squash`
+ * resizes both sides to S; `shortest_edge_center_crop` is CLIP's (shortest edge to S, the long
+ * edge to floor(S·long/short), centre crop S×S). Already S×S: returned as is.
+ */
+export function resizeRgb(img: RgbImage, s: ImageSettings, item = "image"): RgbImage {
   checkRgb(img, item);
-  if (img.width === s.size && img.height === s.size) return img;
-  const { data } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(s.size, s.size, { fit: s.resize === "squash" ? "fill" : "cover", position: "centre", kernel: KERNEL[s.resample] })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: s.size, height: s.size };
+  const S = s.size;
+  if (img.width === S && img.height === S) return img;
+  if (s.resize === "squash") return pilResize(img, S, S, s.resample);
+  const short = Math.min(img.width, img.height), long = Math.max(img.width, img.height);
+  const longOut = Math.floor((S * long) / short);
+  const [w, h] = img.width <= img.height ? [S, longOut] : [longOut, S];
+  const r = pilResize(img, w, h, s.resample);
+  return crop(r, Math.floor((w - S) / 2), Math.floor((h - S) / 2), S, S);
 }
 
 /** S×S RGB bytes → normalised Float32Array [3,S,S]. */
@@ -74,5 +79,5 @@ export function normalise(img: RgbImage, s: ImageSettings): Float32Array {
 
 export async function preprocessImage(input: RgbImage | string, s: ImageSettings, item = typeof input === "string" ? input : "image"): Promise<Float32Array> {
   const img = typeof input === "string" ? await readRgb(input) : input;
-  return normalise(await resizeRgb(img, s, item), s);
+  return normalise(resizeRgb(img, s, item), s);
 }

@@ -10,7 +10,8 @@ import { type LayerTensor } from "../method/tensor.js";
 import { decodeSafetensors } from "../store/safetensors.js";
 import { type BundleManifest, BundleError, loadBundleManifest } from "./bundle.js";
 import { ModelError } from "./errors.js";
-import { batchBytes, checkBatchFits, defaultBudget, type Geometry } from "./memory.js";
+import { batchBytes, checkBatchFits, defaultBudget, type Geometry, geometryOf } from "./memory.js";
+import { buildPrompt } from "./prompt.js";
 import { type ImageSettings, preprocessImage, type RgbImage } from "./preprocess.js";
 import { type BundleTokenizer, loadTokenizer } from "./tokenizer.js";
 
@@ -27,6 +28,8 @@ export interface LoadModelOptions {
   memoryBudgetBytes?: number;
   /** Hash every bundle file on load (default true). */
   verifyHashes?: boolean;
+  /** A prompt template with one `<image>` slot instead of the bundle's own. */
+  prompt?: string;
 }
 
 export interface PrefillItem {
@@ -161,17 +164,12 @@ class Runtime implements ModelRuntime {
     opts: LoadModelOptions,
   ) {
     const m = manifest;
-    this.prefix = m.prompt.prefixIds;
-    this.suffix = m.prompt.suffixIds;
+    const prompt = opts.prompt === undefined ? m.prompt : buildPrompt(tokenizer, opts.prompt, m.bosId);
+    this.prefix = prompt.prefixIds;
+    this.suffix = prompt.suffixIds;
     this.image = { size: m.image.size, mean: m.image.mean, std: m.image.std, resample: m.image.resample, resize: m.image.resize };
-    this.geo = {
-      layers: m.layers, hidden: m.hidden, ffn: m.ffnDim, heads: m.heads, kvHeads: m.kvHeads, headDim: m.headDim,
-      vocab: m.vocab, imageTokens: m.imageTokens, imageSize: m.image.size,
-      // The bundle does not record the vision tower's width; the text width is a fair stand-in
-      // for the projector side, and the tower's patch count is exact.
-      visionHidden: m.hidden, visionTokens: m.image.patchGrid[0] * m.image.patchGrid[1] + 1,
-      promptLength: this.prefix.length + m.imageTokens + this.suffix.length,
-    };
+    this.geo = geometryOf(m, this.prefix.length + m.imageTokens + this.suffix.length);
+    [...this.prefix, ...this.suffix].forEach((id, k) => this.checkToken(id, `prompt id ${k}`));
     this.budget = opts.memoryBudgetBytes ?? defaultBudget();
     const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
     if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw new ModelError("batch-too-large", "maxBatch", `must be a positive integer, got ${maxBatch}`);

@@ -8,6 +8,7 @@ export interface BundleTokenizer {
   encode(text: string): number[];
   decode(ids: number[]): string;
   idToToken(id: number): string | undefined;
+  tokenToId(token: string): number | undefined;
   readonly vocabSize: number;
 }
 
@@ -36,6 +37,9 @@ export function loadTokenizer(json: unknown, where = "tokenizer.json"): BundleTo
     },
     idToToken(id) {
       return tok.id_to_token(id);
+    },
+    tokenToId(token) {
+      return tok.token_to_id(token);
     },
   };
 }
