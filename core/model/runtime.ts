@@ -56,6 +56,10 @@ export interface CaptionOptions {
   /** Rows per batch (default: the runtime's maxBatch). */
   batchSize?: number;
   onProgress?(done: number, total: number): void;
+  /** Decode with the KV cache (default). false re-runs the whole sequence each step: benchmarks only. */
+  kvCache?: boolean;
+  /** Stop a row at EOS (default). false always generates maxNewTokens: benchmarks only. */
+  stopAtEos?: boolean;
 }
 
 export interface Caption {
@@ -233,17 +237,18 @@ class Runtime implements ModelRuntime {
     missing.forEach((id, k) => this.tokenEmbeds.set(id, data.subarray(k * H, (k + 1) * H)));
   }
 
-  /** inputs_embeds [B,T,H] of prompt(image b) ++ extra ids. */
-  private promptEmbeds(images: Float32Array[], extra: number[] = []): Float32Array {
+  /** inputs_embeds [B,T,H] of prompt(image b) ++ extra[b] (rows' extras all the same length). */
+  private promptEmbeds(images: Float32Array[], extra: number[][] = []): Float32Array {
     const { hidden: H, imageTokens: P } = this.geo;
-    const T = this.geo.promptLength + extra.length;
+    const T = this.geo.promptLength + (extra[0]?.length ?? 0);
     const out = new Float32Array(images.length * T * H);
     images.forEach((img, b) => {
       let t = b * T;
       for (const id of this.prefix) out.set(this.tokenEmbeds.get(id)!, H * t++);
       out.set(img, H * t);
       t += P;
-      for (const id of [...this.suffix, ...extra]) out.set(this.tokenEmbeds.get(id)!, H * t++);
+      for (const id of this.suffix) out.set(this.tokenEmbeds.get(id)!, H * t++);
+      for (const id of extra[b] ?? []) out.set(this.tokenEmbeds.get(id)!, H * t++);
     });
     return out;
   }
@@ -285,7 +290,8 @@ class Runtime implements ModelRuntime {
 
   /** Prefill feeds for B prompts; delta rows [L*D] or undefined (zeros). */
   private prefillFeeds(embeds: Float32Array, B: number, deltas: (Float32Array | undefined)[]): Record<string, ort.Tensor> {
-    const { hidden: H, layers: L, ffn: D, imageTokens: P, promptLength: T } = this.geo;
+    const { hidden: H, layers: L, ffn: D, imageTokens: P } = this.geo;
+    const T = embeds.length / (B * H);
     const start = this.prefix.length;
     const mask = new BigInt64Array(B * T).fill(1n);
     const pos = new BigInt64Array(B * T);
@@ -387,7 +393,7 @@ class Runtime implements ModelRuntime {
       const embeds = await this.imageEmbedsOf(items);
       const out: Caption[] = new Array(items.length);
       for (let i = 0; i < items.length; i += batch) {
-        const ids = await this.greedy(embeds.slice(i, i + batch), items.slice(i, i + batch).map((it) => it.delta), maxNew);
+        const ids = await this.greedy(embeds.slice(i, i + batch), items.slice(i, i + batch).map((it) => it.delta), maxNew, opts);
         ids.forEach((row, k) => (out[i + k] = { ids: row, text: this.tokenizer.decode(row) }));
         opts.onProgress?.(Math.min(i + batch, items.length), items.length);
       }
@@ -395,14 +401,17 @@ class Runtime implements ModelRuntime {
     });
   }
 
-  /** Greedy decoding of one batch; rows that emit EOS leave the batch. */
-  private async greedy(images: Float32Array[], deltas: (Float32Array | undefined)[], maxNew: number): Promise<number[][]> {
+  /**
+   * Greedy decoding of one batch; rows that emit EOS leave the batch. With `kvCache: false`
+   * every step re-runs the whole sequence (the baseline of bench (b), same graph, same answers).
+   */
+  private async greedy(images: Float32Array[], deltas: (Float32Array | undefined)[], maxNew: number,
+                       { kvCache = true, stopAtEos = true } = {}): Promise<number[][]> {
     const { hidden: H, vocab: V, layers: L, ffn: D, promptLength: T0 } = this.geo;
-    const eos = this.manifest.eosId;
+    const eos = stopAtEos ? this.manifest.eosId : -1;
     const B = images.length;
     const outIds: number[][] = images.map(() => []);
-    const kvNames = this.presentNames();
-    const fetch = ["logits", ...kvNames];
+    const fetch = kvCache ? ["logits", ...this.presentNames()] : ["logits"];
 
     let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images), B, deltas), fetch);
     let rows = Array.from({ length: B }, (_, b) => b); // original row of each batch row
@@ -425,8 +434,16 @@ class Runtime implements ModelRuntime {
       if (keep.length === 0 || step === maxNew - 1) break;
       rows = keep.map((b) => rows[b]);
       const n = rows.length;
-      const past = T0 + step; // cache length
       await this.embedTokens(next);
+      if (!kvCache) {
+        const T = T0 + step + 1;
+        const feeds = this.prefillFeeds(this.promptEmbeds(rows.map((r) => images[r]), rows.map((r) => outIds[r])), n, rows.map((r) => deltas[r]));
+        res = await this.s.decoder.run(feeds, fetch);
+        logits = f32Data(res.logits);
+        lastOffset = (b: number) => (b * T + T - 1) * V;
+        continue;
+      }
+      const past = T0 + step; // cache length
       const emb = new Float32Array(n * H);
       next.forEach((tok, k) => emb.set(this.tokenEmbeds.get(tok)!, k * H));
       const feeds: Record<string, ort.Tensor> = {
@@ -462,7 +479,7 @@ class Runtime implements ModelRuntime {
       const pos = new BigInt64Array(T);
       for (let t = 0; t < T; t++) pos[t] = BigInt(t);
       const res = await this.s.gradient.run({
-        inputs_embeds: f32(this.promptEmbeds([img], captionIds), [1, T, this.geo.hidden]),
+        inputs_embeds: f32(this.promptEmbeds([img], [captionIds]), [1, T, this.geo.hidden]),
         attention_mask: i64(new BigInt64Array(T).fill(1n), [1, T]),
         position_ids: i64(pos, [1, T]),
         image_start: i64(BigInt64Array.of(BigInt(this.prefix.length)), []),

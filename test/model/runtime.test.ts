@@ -93,6 +93,14 @@ describe("captioning", () => {
     }
   });
 
+  it("decoding without the KV cache (the bench baseline) gives the same captions", async () => {
+    const delta = new Float32Array(L * D).fill(0.4);
+    const items = [{ pixels: pixels[0] }, { pixels: pixels[1], delta }];
+    const cached = await rt.caption(items, { maxNewTokens: 10, stopAtEos: false });
+    expect(cached.every((c) => c.ids.length === 10)).toBe(true);
+    expect(await rt.caption(items, { maxNewTokens: 10, stopAtEos: false, kvCache: false })).toEqual(cached);
+  });
+
   it("reuses image embeddings: captions from embeddings equal captions from pixels", async () => {
     const emb = await rt.embedImages(pixels);
     const delta = new Float32Array(L * D).fill(0.3);
