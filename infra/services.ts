@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { CreateBucketCommand, HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { KNEURON_SEARCH_ATTRIBUTES } from "../workflows/search-attributes.js";
 import { ServiceError, ServiceProcess, binPath, freePorts, portIsFree, tailOf, waitUntil } from "./process.js";
 
@@ -165,6 +165,10 @@ export async function startTemporal(opts: TemporalOptions): Promise<TemporalHand
   };
 }
 
+/** Written and read back by the readiness check; a "." segment keeps it out of the store's key space. */
+export const PROBE_KEY = ".kneuron/probe";
+const status = (e: unknown) => (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+
 /** Every port `weed mini` opens, so none collides with anything else on the machine. */
 type WeedPorts = Record<
   "s3" | "s3Grpc" | "master" | "masterGrpc" | "volume" | "volumeGrpc" | "filer" | "filerGrpc" | "admin" | "adminGrpc",
@@ -209,7 +213,13 @@ export async function startSeaweed(opts: SeaweedOptions): Promise<S3Handle> {
   chmodSync(s3Config, 0o600);
 
   const ports = await weedPorts(dataDir, opts.port);
+  const logDir = path.join(opts.stateDir, "seaweedfs-logs");
+  mkdirSync(logDir, { recursive: true });
+  // Unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them with the state when the path fits.
+  const sock = (name: string) => path.join(opts.stateDir, `seaweedfs-${name}.sock`);
+  const sockets = sock("filer").length < 100 ? [`-filer.localSocket=${sock("filer")}`, `-s3.localSocket=${sock("s3")}`] : [];
   const args = [
+    `-logdir=${logDir}`,
     "mini",
     `-dir=${dataDir}`,
     `-ip=${LOOPBACK}`,
@@ -223,6 +233,7 @@ export async function startSeaweed(opts: SeaweedOptions): Promise<S3Handle> {
     "-webdav=false", "-admin.ui=false",
     "-master.telemetry=false",
     `-s3.config=${s3Config}`,
+    ...sockets,
   ];
   const endpoint = `http://${LOOPBACK}:${ports.s3}`;
   const client = new S3Client({ endpoint, region, forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
@@ -232,19 +243,27 @@ export async function startSeaweed(opts: SeaweedOptions): Promise<S3Handle> {
     await assertPortsFree("seaweedfs", ports);
     proc = ServiceProcess.start(bin, args, logFile, opts.mode ?? "leashed");
     const died = () => (proc.exited ? `exited during startup; log ${logFile}:\n${tailOf(logFile)}` : undefined);
-    // Ready = the bucket answers with our credentials (created on first start).
+    // Ready = the bucket answers with our credentials (created on first start), the previous
+    // start's probe object reads back (old volumes are served again) and a new one round-trips.
     await waitUntil(
       `seaweedfs S3 on ${endpoint}`,
       async () => {
         try {
           await client.send(new HeadBucketCommand({ Bucket: bucket }));
-          return true;
         } catch (e) {
-          const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-          if (status !== 404) throw e;
+          if (status(e) !== 404) throw e;
           await client.send(new CreateBucketCommand({ Bucket: bucket }));
           return false;
         }
+        try {
+          await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: PROBE_KEY }))).Body?.transformToByteArray();
+        } catch (e) {
+          if (status(e) !== 404) throw e;
+        }
+        const probe = randomBytes(16).toString("hex");
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: PROBE_KEY, Body: probe }));
+        const back = await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: PROBE_KEY }))).Body?.transformToString();
+        return back === probe;
       },
       opts.readyTimeoutMs ?? 60_000,
       died,

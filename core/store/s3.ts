@@ -72,13 +72,26 @@ export class S3Store implements ArtifactStore {
     const out: string[] = [];
     const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.prefix + prefix });
     for await (const page of pages) {
-      for (const o of page.Contents ?? []) if (o.Key) out.push(o.Key.slice(this.prefix.length));
+      for (const o of page.Contents ?? []) {
+        const key = o.Key?.slice(this.prefix.length);
+        // Objects outside the key space (e.g. the dev server's ".kneuron/probe") are not artifacts.
+        if (key && isValidKey(key)) out.push(key);
+      }
     }
     return out.sort();
   }
 
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+  }
+}
+
+function isValidKey(key: string): boolean {
+  try {
+    validateKey(key);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -7,7 +7,7 @@ export interface ArtifactStore {
   /** Throws ArtifactNotFoundError when absent. */
   get(key: string): Promise<Uint8Array>;
   has(key: string): Promise<boolean>;
-  /** Every key starting with `prefix` (plain string prefix, as S3), sorted. */
+  /** Every valid key starting with `prefix` (plain string prefix, as S3), sorted; objects whose names are not valid keys (temp files, probes) are skipped. */
   list(prefix: string): Promise<string[]>;
   /** Deleting an absent key is not an error. */
   delete(key: string): Promise<void>;
