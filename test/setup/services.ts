@@ -16,8 +16,6 @@ import { loadConfig, type Config } from "../../temporal.config.js";
 import type { S3StoreConfig } from "../../core/store/index.js";
 import { installRuntime } from "../../workers/runtime.js";
 
-installRuntime("WARN"); // workers log every state change at INFO; tests keep warnings and errors
-
 export function tempDir(prefix = "kneuron-test-"): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -46,6 +44,7 @@ export function useDevServices(): DevServicesRef {
   let services: DevServices | undefined;
   let stateDir = "";
   beforeAll(async () => {
+    installRuntime("WARN"); // workers log every state change at INFO; tests keep warnings and errors
     stateDir = tempDir();
     services = await startDevServices({ stateDir });
   });
