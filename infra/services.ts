@@ -105,7 +105,30 @@ async function assertPortsFree(service: string, ports: Record<string, number>): 
     if (!(await portIsFree(p))) throw new ServiceError(`${service}: port ${p} (${name}) is already in use on ${LOOPBACK}`);
 }
 
-export async function startTemporal(opts: TemporalOptions): Promise<TemporalHandle> {
+/**
+ * A free port can be taken between choosing it and the server binding it (parallel test files,
+ * Temporal's own random internal ports). With no ports fixed by the caller, try again on new ones.
+ */
+async function withPortRetry<T>(fixed: boolean, start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      const portTrouble = e instanceof ServiceError && /already in use|exited during startup/.test(e.message);
+      if (fixed || attempt >= 3 || !portTrouble) throw e;
+    }
+  }
+}
+
+export function startTemporal(opts: TemporalOptions): Promise<TemporalHandle> {
+  return withPortRetry(Boolean(opts.port || opts.uiPort || opts.httpPort || opts.metricsPort), () => startTemporalOnce(opts));
+}
+
+export function startSeaweed(opts: SeaweedOptions): Promise<S3Handle> {
+  return withPortRetry(Boolean(opts.port), () => startSeaweedOnce(opts));
+}
+
+async function startTemporalOnce(opts: TemporalOptions): Promise<TemporalHandle> {
   const bin = binPath("temporal");
   mkdirSync(opts.stateDir, { recursive: true });
   const namespace = opts.namespace ?? "default";
@@ -192,7 +215,7 @@ async function weedPorts(dataDir: string, s3Port: number | undefined): Promise<W
   return ports;
 }
 
-export async function startSeaweed(opts: SeaweedOptions): Promise<S3Handle> {
+async function startSeaweedOnce(opts: SeaweedOptions): Promise<S3Handle> {
   const bin = binPath("weed");
   mkdirSync(opts.stateDir, { recursive: true });
   const dataDir = path.resolve(opts.dataDir ?? path.join(opts.stateDir, "seaweedfs"));
