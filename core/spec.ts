@@ -21,6 +21,8 @@ export const ThresholdsSchema = z.discriminatedUnion("mode", [
     gradQuantiles: z.array(z.number().min(0).max(1)).min(1).default([0.0, 0.5, 0.9]),
     maxNeurons: z.number().int().positive().default(200),
     calibrationSamples: z.number().int().positive().default(2),
+    /** Noise draws per grid point, at the middle noise level (calibration is a search, not the score). */
+    draws: z.number().int().positive().default(2),
   }),
 ]);
 export type Thresholds = z.infer<typeof ThresholdsSchema>;

@@ -1,0 +1,75 @@
+// The direct runner: the whole protocol in one process, no Temporal. The sweep workflows call
+// the same steps through activities; this runner is also the orchestration benchmark's baseline.
+import { DataError } from "../data/errors.js";
+import { ModelError } from "../model/errors.js";
+import { safeSegment } from "../store/index.js";
+import { rulesFor, type SweepSpec } from "../spec.js";
+import { aggregateSweep, type SampleOutcome } from "./aggregate.js";
+import { calibrateConcept, type CalibrationResult } from "./calibrate.js";
+import type { PipelineContext } from "./context.js";
+import { planSweep, type PlanFailure, type SampleRef, type SweepPlan } from "./plan.js";
+import { captionImages, checkSample, evaluationSet, identifySample, inpaintSample, interpretSample, perturbGroup, scoreGroup, selectNeurons } from "./steps.js";
+
+/** Bad input (fails the item, never retried) as opposed to a transient or programming error. */
+export function isBadInput(e: unknown): boolean {
+  return e instanceof DataError || e instanceof ModelError || (e as Error)?.name === "SpecError";
+}
+
+/** Steps 1–7 for one sample; the Temporal concept workflow runs the same sequence as activities. */
+export async function runSample(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, sample: SampleRef, cleanKey: string, calibration?: CalibrationResult): Promise<SampleOutcome> {
+  const inpaint = await inpaintSample(ctx, plan, spec, sample);
+  const { key: sampleKey, record } = await checkSample(ctx, plan, spec, sample, inpaint);
+  const outcome: SampleOutcome = { sampleKey, scoreKeys: [], perturbKeys: {}, calibration: calibration?.summary };
+  if (record.status !== "accepted") return outcome;
+  const identifyKey = await identifySample(ctx, plan, record);
+  const rules = calibration?.rules ?? rulesFor(spec.thresholds, sample.concept);
+  const { key: selectionKey, selection } = await selectNeurons(ctx, spec, record, identifyKey, rules);
+  outcome.selectionKey = selectionKey;
+  outcome.interpretKey = await interpretSample(ctx, plan, record, identifyKey, selectionKey);
+  const images = evaluationSet(plan, spec, sample.concept);
+  for (const group of selection.groups) {
+    const keys = await perturbGroup(ctx, plan, spec, record, identifyKey, group, images, cleanKey);
+    outcome.perturbKeys[group.method] = keys;
+    outcome.scoreKeys.push((await scoreGroup(ctx, record, group, images, keys)).key);
+  }
+  return outcome;
+}
+
+export interface DirectRunResult {
+  sweepId: string;
+  planKey: string;
+  resultsKey: string;
+  failures: PlanFailure[];
+}
+
+export async function runDirect(ctx: PipelineContext, sweepId: string, spec: SweepSpec, log: (m: string) => void = () => {}): Promise<DirectRunResult> {
+  const { key: planKey, plan } = await planSweep(ctx, sweepId, spec);
+  log(`plan: ${plan.concepts.length} concepts, ${plan.samples.length} samples, ${plan.evalImages.length} evaluation images`);
+  const cleanKey = await captionImages(ctx, plan, spec);
+  const cleanCalKey = plan.calibration ? await captionImages(ctx, plan, spec, plan.calibration.images) : undefined;
+  const outcomes: SampleOutcome[] = [];
+  const failures: PlanFailure[] = [];
+  for (const concept of plan.concepts) {
+    let calibration: CalibrationResult | undefined;
+    try {
+      if (spec.thresholds.mode === "auto") calibration = await calibrateConcept(ctx, plan, spec, concept, cleanCalKey!);
+      for (const sample of plan.samples.filter((s) => s.concept === concept)) {
+        try {
+          outcomes.push(await runSample(ctx, plan, spec, sample, cleanKey, calibration));
+        } catch (e) {
+          if (!isBadInput(e)) throw e;
+          failures.push({ item: `sample ${sample.id}`, reason: (e as Error).message });
+        }
+      }
+    } catch (e) {
+      if (!isBadInput(e)) throw e;
+      failures.push({ item: `concept ${concept}`, reason: (e as Error).message });
+    }
+    log(`${concept}: done`);
+  }
+  const model = await ctx.model();
+  const encoder = (await ctx.bertScorer()).identity;
+  const resultsKey = await aggregateSweep(ctx, plan, spec, outcomes, failures, model.manifest.layers, encoder);
+  await ctx.store.put(`sweeps/${safeSegment(sweepId)}/latest.json`, JSON.stringify({ resultsKey, planKey }));
+  return { sweepId, planKey, resultsKey, failures: [...plan.failures, ...failures] };
+}

@@ -1,0 +1,154 @@
+// Sweep planning: resolve the dataset, pick the samples of each knowledge, list the evaluation
+// images. The plan is an artifact; every later step refers to it by key.
+import { createHash } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { loadCoco, type CocoDataset } from "../data/coco.js";
+import { cocoCategory, CONCEPTS } from "../data/concepts.js";
+import { sampleCandidates } from "../data/select.js";
+import { DataError } from "../data/errors.js";
+import { safeSegment } from "../store/index.js";
+import type { SweepSpec } from "../spec.js";
+import { cachedStep, json, readJson, type PipelineContext } from "./context.js";
+
+export interface SampleRef {
+  /** `<concept>/<imageId>-<annotationId>`, safe as a key segment pair. */
+  id: string;
+  concept: string;
+  imageId: number;
+  annotationId: number;
+  file: string;
+}
+
+export interface EvalImage {
+  imageId: number;
+  file: string;
+  /** Knowledge annotated on the image (what its caption should mention). */
+  concepts: string[];
+}
+
+export interface PlanFailure {
+  item: string;
+  reason: string;
+}
+
+export interface SweepPlan {
+  sweepId: string;
+  dataset: { kind: string; dir: string; split: string; instances: string; captions?: string; sha256: string };
+  bundle: { dir: string; sha256: string };
+  concepts: string[];
+  samples: SampleRef[];
+  evalImages: EvalImage[];
+  /** Held-out images for `auto` threshold calibration (never scored). */
+  calibration: { split: string; instances: string; samples: SampleRef[]; images: EvalImage[] } | null;
+  failures: PlanFailure[];
+}
+
+const sha256 = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
+
+export interface ResolvedDataset {
+  kind: string;
+  dir: string;
+  split: string;
+  instances: string;
+  captions?: string;
+  calibrationSplit?: string;
+}
+
+/** Where the dataset lives; the synthetic one is generated (and cached) on first use. */
+export async function resolveDataset(spec: SweepSpec): Promise<ResolvedDataset> {
+  if (spec.dataset.kind === "synthetic") {
+    const { generateSynthetic } = await import("../data/synth/index.js");
+    const dir = resolve(spec.dataset.dir ?? join(".cache", `synth-seed${spec.dataset.seed}`));
+    await generateSynthetic({ outDir: dir, seed: spec.dataset.seed });
+    return {
+      kind: "synthetic", dir, split: "experiment", calibrationSplit: "calibration",
+      instances: join(dir, "annotations", "instances_experiment.json"),
+      captions: join(dir, "annotations", "captions_experiment.json"),
+    };
+  }
+  const dir = resolve(spec.dataset.dir);
+  const instances = join(dir, "annotations", `instances_${spec.dataset.split}.json`);
+  await stat(instances).catch(() => {
+    throw new DataError(instances, "COCO instances file not found (expected <dir>/annotations/instances_<split>.json)");
+  });
+  return { kind: "coco", dir, split: spec.dataset.split, instances };
+}
+
+function imagePath(ds: ResolvedDataset, split: string, fileName: string): string {
+  return join(ds.dir, split, fileName);
+}
+
+function evalImagesOf(coco: CocoDataset, ds: ResolvedDataset, split: string, concepts: Set<string>): EvalImage[] {
+  return coco.images.map((img) => {
+    const names = new Set<string>();
+    for (const a of coco.annsByImage.get(img.id) ?? []) {
+      const name = coco.category(a.category_id).name;
+      if (concepts.has(name)) names.add(name);
+    }
+    return { imageId: img.id, file: imagePath(ds, split, img.file_name), concepts: [...names].sort() };
+  }).sort((a, b) => a.imageId - b.imageId);
+}
+
+function samplesOf(coco: CocoDataset, ds: ResolvedDataset, split: string, concept: string, n: number): SampleRef[] {
+  return sampleCandidates(coco, concept, { limit: n }).map((s) => ({
+    id: `${safeSegment(concept)}/${s.imageId}-${s.annotationId}`,
+    concept,
+    imageId: s.imageId,
+    annotationId: s.annotationId,
+    file: imagePath(ds, split, coco.image(s.imageId).file_name),
+  }));
+}
+
+/** Build (or reuse) the plan of a sweep. Unknown concepts become recorded failures, not a crash. */
+export async function planSweep(ctx: PipelineContext, sweepId: string, spec: SweepSpec): Promise<{ key: string; plan: SweepPlan }> {
+  const ds = await resolveDataset(spec);
+  const instancesBytes = await readFile(ds.instances);
+  const bundleDir = resolve(spec.bundle);
+  const bundleJson = await readFile(join(bundleDir, "bundle.json")).catch(() => {
+    throw new DataError(bundleDir, "not a model bundle (no bundle.json)");
+  });
+  const inputs = { sweepId, spec, dataset: sha256(instancesBytes), bundle: sha256(bundleJson) };
+  const key = await cachedStep(ctx, `sweeps/${safeSegment(sweepId)}/plan`, inputs, async () => {
+    const coco = await loadCoco({ instancesPath: ds.instances, captionsPath: ds.captions });
+    const failures: PlanFailure[] = [];
+    const wanted = spec.concepts.length ? spec.concepts : CONCEPTS.map((c) => c.name);
+    const concepts: string[] = [];
+    for (const c of wanted) {
+      try {
+        cocoCategory(c);
+        concepts.push(c);
+      } catch (e) {
+        failures.push({ item: `concept ${JSON.stringify(c)}`, reason: (e as Error).message });
+      }
+    }
+    const samples: SampleRef[] = [];
+    for (const c of concepts) {
+      const picked = samplesOf(coco, ds, ds.split, c, spec.samplesPerConcept);
+      if (picked.length < spec.samplesPerConcept) failures.push({ item: `concept ${c}`, reason: `only ${picked.length} of ${spec.samplesPerConcept} samples in ${ds.split}` });
+      samples.push(...picked);
+    }
+    // Every concept the dataset annotates counts for retention, not only the swept ones.
+    const all = new Set(CONCEPTS.map((c) => c.name).concat(concepts));
+    const evalImages = evalImagesOf(coco, ds, ds.split, all);
+    let calibration: SweepPlan["calibration"] = null;
+    if (spec.thresholds.mode === "auto" && ds.calibrationSplit) {
+      const calInstances = join(ds.dir, "annotations", `instances_${ds.calibrationSplit}.json`);
+      const cal = await loadCoco({ instancesPath: calInstances });
+      calibration = {
+        split: ds.calibrationSplit,
+        instances: calInstances,
+        samples: concepts.flatMap((c) => samplesOf(cal, ds, ds.calibrationSplit!, c, spec.thresholds.mode === "auto" ? spec.thresholds.calibrationSamples : 0)),
+        images: evalImagesOf(cal, ds, ds.calibrationSplit, all),
+      };
+    }
+    const plan: SweepPlan = {
+      sweepId,
+      dataset: { kind: ds.kind, dir: ds.dir, split: ds.split, instances: ds.instances, captions: ds.captions, sha256: inputs.dataset },
+      bundle: { dir: bundleDir, sha256: inputs.bundle },
+      concepts, samples, evalImages, calibration, failures,
+    };
+    return { "plan.json": json(plan) };
+  });
+  return { key, plan: await readJson<SweepPlan>(ctx, key, "plan.json") };
+}
