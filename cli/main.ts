@@ -6,11 +6,13 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { registerDev } from "./dev.js";
+import { registerModel } from "./model.js";
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string; description: string };
   const program = new Command("kneuron").description(pkg.description).version(pkg.version).showHelpAfterError();
   registerDev(program);
+  registerModel(program);
   return program;
 }
 
