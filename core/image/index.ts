@@ -1,0 +1,4 @@
+export * from "./io.js";
+export * from "./inpaint.js";
+export * from "./heatmap.js";
+export { loadCv } from "./cv.js";

@@ -1,0 +1,52 @@
+/** Object removal by inpainting, behind a small interface so a learned inpainter can be plugged in. */
+import type { CocoAnnotation } from "../data/coco.js";
+import { EmptyMaskError } from "../data/errors.js";
+import { bboxToMask, dilateMask, maskArea, segmentationToMask } from "../data/mask.js";
+import { loadCv } from "./cv.js";
+import { assertRgb, type RgbImage } from "./io.js";
+
+export interface Inpainter {
+  /** A name recorded with every artifact ("telea-r3"). */
+  readonly name: string;
+  /** Fill the pixels where mask[y*w+x] != 0; returns a new image of the same size. */
+  inpaint(img: RgbImage, mask: Uint8Array): Promise<RgbImage>;
+}
+
+/** Telea's fast-marching inpainting through OpenCV.js, as cv2.inpaint(img, mask, radius, INPAINT_TELEA). */
+export function teleaInpainter({ radius = 3 }: { radius?: number } = {}): Inpainter {
+  return {
+    name: `telea-r${radius}`,
+    async inpaint(img: RgbImage, mask: Uint8Array): Promise<RgbImage> {
+      assertRgb(img);
+      if (mask.length !== img.width * img.height) {
+        throw new EmptyMaskError("inpaint mask", `has ${mask.length} pixels, image has ${img.width}x${img.height}`);
+      }
+      const cv = await loadCv();
+      const src = cv.matFromArray(img.height, img.width, cv.CV_8UC3, img.data);
+      const m = new cv.Mat(img.height, img.width, cv.CV_8UC1);
+      const dst = new cv.Mat();
+      try {
+        const md: Uint8Array = m.data;
+        for (let i = 0; i < mask.length; i++) md[i] = mask[i] ? 255 : 0;
+        cv.inpaint(src, m, dst, radius, cv.INPAINT_TELEA);
+        return { data: new Uint8Array(dst.data), width: img.width, height: img.height };
+      } finally {
+        src.delete();
+        m.delete();
+        dst.delete();
+      }
+    },
+  };
+}
+
+/**
+ * The inpainting mask of an annotation: its segmentation (bbox when it has none) decoded at
+ * h×w and dilated by `dilation` px with a square kernel. A mask with no pixels is an EmptyMaskError.
+ */
+export function objectMask(ann: Pick<CocoAnnotation, "id" | "bbox" | "segmentation">, h: number, w: number, dilation = 0): Uint8Array {
+  const item = `annotation ${ann.id}`;
+  const hasSeg = ann.segmentation && (Array.isArray(ann.segmentation) ? ann.segmentation.length > 0 : true);
+  const base = hasSeg ? segmentationToMask(ann.segmentation!, h, w, item) : bboxToMask(ann.bbox, h, w);
+  if (maskArea(base) === 0) throw new EmptyMaskError(item, "mask has zero area");
+  return dilateMask(base, h, w, dilation);
+}

@@ -1,0 +1,60 @@
+/** RGB images in memory and their decoding/encoding with sharp. */
+import { readFile } from "node:fs/promises";
+import sharp from "sharp";
+import { ImageDecodeError } from "../data/errors.js";
+
+/** Interleaved 8-bit RGB, row-major, no padding: data.length === width * height * 3. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/**
+ * Decode an image file (or bytes) to RGB; alpha is flattened onto black like cv2.imread.
+ * A truncated, empty or non-image file is an ImageDecodeError naming it.
+ */
+export async function loadImage(source: string | Uint8Array, name?: string): Promise<RgbImage> {
+  const item = name ?? (typeof source === "string" ? source : "image bytes");
+  let bytes: Uint8Array;
+  try {
+    bytes = typeof source === "string" ? await readFile(source) : source;
+  } catch (e) {
+    throw new ImageDecodeError(item, `cannot read file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
+  }
+  if (bytes.length === 0) throw new ImageDecodeError(item, "empty file");
+  try {
+    const { data, info } = await sharp(bytes, { failOn: "truncated" })
+      .flatten({ background: "#000000" })
+      .toColourspace("srgb")
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+  } catch (e) {
+    throw new ImageDecodeError(item, `not a decodable image (${(e as Error).message.split("\n")[0]})`, { cause: e });
+  }
+}
+
+export function assertRgb(img: RgbImage, item = "image"): void {
+  if (img.data.length !== img.width * img.height * 3) {
+    throw new ImageDecodeError(item, `RGB buffer has ${img.data.length} bytes, expected ${img.width}x${img.height}x3`);
+  }
+}
+
+/** Encode RGB to PNG bytes. */
+export async function encodePng(img: RgbImage, compressionLevel = 6): Promise<Buffer> {
+  assertRgb(img);
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .png({ compressionLevel })
+    .toBuffer();
+}
+
+/** Resize with sharp (bilinear by default, as the tiny model's preprocessing). */
+export async function resizeImage(img: RgbImage, width: number, height: number, kernel: "nearest" | "linear" | "cubic" | "lanczos3" = "linear"): Promise<RgbImage> {
+  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(width, height, { kernel, fit: "fill" })
+    .raw()
+    .toBuffer();
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height };
+}
