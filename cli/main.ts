@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { registerData } from "./data.js";
 import { registerDev } from "./dev.js";
 import { registerModel } from "./model.js";
 
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string; description: string };
   const program = new Command("kneuron").description(pkg.description).version(pkg.version).showHelpAfterError();
   registerDev(program);
+  registerData(program);
   registerModel(program);
   return program;
 }
