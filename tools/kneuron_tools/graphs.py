@@ -115,9 +115,10 @@ class LlamaCore(nn.Module):
             act = inner
         return mlp.down_proj(inner), act
 
-    def run(self, h, attention_mask, position_ids, past, adds):
+    def run(self, h, attention_mask, position_ids, past, adds, taps=None):
         """h [B,T,H]; attention_mask [B,past+T]; past: list of (k,v) or None; adds: per-layer tensors
-        broadcastable to [B,T,D] or None. Returns the final hidden states, presents and activations."""
+        broadcastable to [B,T,D] or None; taps: positions [N] to return A at (None: all).
+        Returns the final hidden states, presents and activations [B,T or N,D] per layer."""
         b, t, _ = h.shape
         total = attention_mask.shape[1]
         q_abs = torch.arange(t, device=h.device) + (total - t)
@@ -133,7 +134,7 @@ class LlamaCore(nn.Module):
             f, act = self.ffn(layer.mlp, self.rms(layer.post_attention_layernorm, h), adds[i] if adds else None)
             h = h + f
             presents.append((k, v))
-            acts.append(act)
+            acts.append(act if taps is None else act.index_select(1, taps))
         return self.rms(self.norm, h), presents, acts
 
 
@@ -142,8 +143,12 @@ class DecoderGraph(nn.Module):
 
     inputs:  inputs_embeds [B,T,H], attention_mask [B,past+T] int64, position_ids [B,T] int64,
              delta_mask [B,T] float32 (1 = add the delta here), ffn_delta [B,L,D] float32,
+             tap_positions [N] int64 (positions of this call to tap; N = 0 for none),
              past_key_values.{l}.key/value [B,kvHeads,past,headDim]
-    outputs: logits [B,T,V], ffn_act [B,L,T,D], present.{l}.key/value [B,kvHeads,past+T,headDim]
+    outputs: logits [B,T,V], ffn_act [B,L,N,D], present.{l}.key/value [B,kvHeads,past+T,headDim]
+
+    onnxruntime computes every output whether it is fetched or not, so taps are selected by an
+    input: with N = 0 they cost nothing, and the per-layer [B,T,D] activations are not kept alive.
     """
 
     def __init__(self, llava, site: str):
@@ -151,10 +156,10 @@ class DecoderGraph(nn.Module):
         self.core = LlamaCore(llava, site)
         self.n_layers = len(self.core.layers)
 
-    def forward(self, inputs_embeds, attention_mask, position_ids, delta_mask, ffn_delta, *past_flat):
+    def forward(self, inputs_embeds, attention_mask, position_ids, delta_mask, ffn_delta, tap_positions, *past_flat):
         past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(self.n_layers)]
         adds = [delta_mask[:, :, None] * ffn_delta[:, i, None, :] for i in range(self.n_layers)]
-        h, presents, acts = self.core.run(inputs_embeds, attention_mask, position_ids, past, adds)
+        h, presents, acts = self.core.run(inputs_embeds, attention_mask, position_ids, past, adds, tap_positions)
         logits = self.core.lm_head(h)
         flat = [x for kv in presents for x in kv]
         return (logits, torch.stack(acts, dim=1), *flat)

@@ -53,19 +53,21 @@ class BundleRunner:
         shape = (b, self.m["kvHeads"], 0, self.m["headDim"])
         return {n: np.zeros(shape, np.float32) for n in self.past_names}
 
-    def decode_step(self, embeds, mask, positions, past, delta_mask=None, ffn_delta=None, taps=False):
-        """One decoder call. Returns (logits, ffn_act or None, present dict)."""
+    def decode_step(self, embeds, mask, positions, past, delta_mask=None, ffn_delta=None, taps=None):
+        """One decoder call; `taps`: positions of this call to return A at (None: no taps).
+        Returns (logits, ffn_act [B,L,N,D] or None, present dict)."""
         b, t, _ = embeds.shape
         feeds = {"inputs_embeds": embeds.astype(np.float32), "attention_mask": mask.astype(np.int64),
                  "position_ids": positions.astype(np.int64),
                  "delta_mask": (delta_mask if delta_mask is not None else np.zeros((b, t))).astype(np.float32),
                  "ffn_delta": (ffn_delta if ffn_delta is not None
                                else np.zeros((b, self.m["layers"], self.m["ffnDim"]))).astype(np.float32),
+                 "tap_positions": np.asarray(taps if taps is not None else [], dtype=np.int64),
                  **past}
-        names = ["logits"] + (["ffn_act"] if taps else []) + self.present_names
+        names = ["logits"] + (["ffn_act"] if taps is not None else []) + self.present_names
         out = self.sess["decoder"].run(names, feeds)
         logits, rest = out[0], out[1:]
-        act = rest.pop(0) if taps else None
+        act = rest.pop(0) if taps is not None else None
         return logits, act, dict(zip(self.past_names, rest))
 
     # -- the runtime's operations ----------------------------------------------------------------
@@ -78,8 +80,8 @@ class BundleRunner:
         dmask = np.zeros((b, t), np.float32)
         dmask[:, s:s + P] = 1.0
         logits, act, past = self.decode_step(emb, np.ones((b, t)), np.tile(np.arange(t), (b, 1)), self.empty_past(b),
-                                             dmask, ffn_delta, taps)
-        return logits, (act[:, :, s:s + P] if taps else None), past
+                                             dmask, ffn_delta, np.arange(s, s + P) if taps else None)
+        return logits, act, past
 
     def greedy(self, pixel_values, max_new_tokens: int, ffn_delta=None) -> list[list[int]]:
         logits, _, past = self.prefill(pixel_values, ffn_delta, taps=False)

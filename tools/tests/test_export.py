@@ -41,8 +41,9 @@ def test_graph_io_contract(bundle):
               "attention_mask": ("int64", ["batch", "past + sequence"]),
               "position_ids": ("int64", ["batch", "sequence"]),
               "delta_mask": ("float32", ["batch", "sequence"]),
-              "ffn_delta": ("float32", ["batch", L, D])}
-    dec_out = {"logits": ("float32", ["batch", "sequence", V]), "ffn_act": ("float32", ["batch", L, "sequence", D])}
+              "ffn_delta": ("float32", ["batch", L, D]),
+              "tap_positions": ("int64", ["taps"])}
+    dec_out = {"logits": ("float32", ["batch", "sequence", V]), "ffn_act": ("float32", ["batch", L, "taps", D])}
     for l in range(L):
         for k in ("key", "value"):
             dec_in[f"past_key_values.{l}.{k}"] = ("float32", ["batch", kv, "past", hd])
@@ -90,8 +91,8 @@ def test_delta_moves_exactly_the_flagged_positions(bundle, runner_for):
     delta = np.random.default_rng(3).normal(0, 2.0, (b, m["layers"], m["ffnDim"])).astype(np.float32)
     delta[0] = 0.0  # row 0 gets no noise: it must equal the clean run
     mask, pos = np.ones((b, t)), np.tile(np.arange(t), (b, 1))
-    base_logits, base_act, _ = r.decode_step(emb, mask, pos, r.empty_past(b), taps=True)
-    logits, act, _ = r.decode_step(emb, mask, pos, r.empty_past(b), dmask, delta, taps=True)
+    base_logits, base_act, _ = r.decode_step(emb, mask, pos, r.empty_past(b), taps=np.arange(t))
+    logits, act, _ = r.decode_step(emb, mask, pos, r.empty_past(b), dmask, delta, taps=np.arange(t))
 
     np.testing.assert_array_equal(logits[0], base_logits[0])
     np.testing.assert_array_equal(act[0], base_act[0])
@@ -107,6 +108,19 @@ def test_delta_moves_exactly_the_flagged_positions(bundle, runner_for):
     ref_logits, ref_act = R.prefill(bundle.ck, bundle.site, px, torch.from_numpy(delta), torch.from_numpy(dmask))
     assert maxdiff(logits, ref_logits) < TOL
     assert maxdiff(act, ref_act) < TOL
+
+
+def test_taps_at_chosen_positions(bundle, runner_for):
+    """tap_positions picks rows of A (any order, repeats allowed); none requested gives an empty tap."""
+    r = runner_for(bundle)
+    emb = r.prompt_embeds(r.image_embeds(pixels(bundle).numpy()))
+    b, t, _ = emb.shape
+    args = (emb, np.ones((b, t)), np.tile(np.arange(t), (b, 1)), r.empty_past(b))
+    _, full, _ = r.decode_step(*args, taps=np.arange(t))
+    _, some, _ = r.decode_step(*args, taps=np.array([t - 1, 2, 2]))
+    np.testing.assert_array_equal(some, full[:, :, [t - 1, 2, 2]])
+    _, none, _ = r.decode_step(*args, taps=np.array([], np.int64))
+    assert none.shape == (b, bundle.m["layers"], 0, bundle.m["ffnDim"])
 
 
 def test_kv_cache_steps_equal_full_prefill(bundle, runner_for):
