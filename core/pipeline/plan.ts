@@ -58,9 +58,10 @@ export interface ResolvedDataset {
 /** Where the dataset lives; the synthetic one is generated (and cached) on first use. */
 export async function resolveDataset(spec: SweepSpec): Promise<ResolvedDataset> {
   if (spec.dataset.kind === "synthetic") {
-    const { generateSynthetic } = await import("../data/synth/index.js");
+    const { generateSynthetic } = await import("../data/synth/generate.js");
     const dir = resolve(spec.dataset.dir ?? join(".cache", `synth-seed${spec.dataset.seed}`));
-    await generateSynthetic({ outDir: dir, seed: spec.dataset.seed });
+    // Only the splits a sweep reads (the training split is the trainer's, and large).
+    await generateSynthetic({ outDir: dir, seed: spec.dataset.seed, splits: ["experiment", "calibration"] });
     return {
       kind: "synthetic", dir, split: "experiment", calibrationSplit: "calibration",
       instances: join(dir, "annotations", "instances_experiment.json"),
