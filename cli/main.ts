@@ -8,6 +8,7 @@ import { Command } from "commander";
 import { registerData } from "./data.js";
 import { registerDev } from "./dev.js";
 import { registerModel } from "./model.js";
+import { registerSweep } from "./sweep.js";
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string; description: string };
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerDev(program);
   registerData(program);
   registerModel(program);
+  registerSweep(program);
   return program;
 }
 
