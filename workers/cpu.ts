@@ -1,14 +1,18 @@
 /**
  * The cpu worker (task queue `kneuron-cpu`): runs every workflow plus the cpu-side activities
- * (images, metrics, aggregation, report; for now the round trip).
+ * (plan, inpainting, neuron selection, BERTScore metrics, aggregation, report; the round trip).
  * Run it: `npx tsx workers/cpu.ts` (config from temporal.config.ts + KNEURON_* env).
  */
 import { fileURLToPath } from "node:url";
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundleWithSourceMap } from "@temporalio/worker";
+import path from "node:path";
 import { createRoundTripActivities } from "../activities/roundtrip.js";
+import { CPU_ACTIVITIES, createSweepActivities, pick, type SweepActivityDeps } from "../activities/sweep.js";
 import { createStore, type ArtifactStore } from "../core/store/index.js";
+import { createBertScorer, DEFAULT_MINILM_DIR, type BertScorer } from "../core/eval/metrics/index.js";
 import { connectWorker } from "../infra/connect.js";
-import { loadConfig, redactConfig, type Config } from "../temporal.config.js";
+import { loadConfig, PROJECT_ROOT, redactConfig, type Config } from "../temporal.config.js";
+import { leashToParent } from "./leash.js";
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL("../workflows/index.ts", import.meta.url));
 
@@ -24,25 +28,40 @@ const quietBundlerLogger = {
   error: (m: string, meta?: unknown) => console.error(m, meta ?? ""),
 };
 
+/** BERTScore's encoder, loaded once per process on first use (scoring runs on this queue). */
+let scorer: Promise<BertScorer> | undefined;
+export function sharedBertScorer(): Promise<BertScorer> {
+  scorer ??= createBertScorer({ dir: path.resolve(PROJECT_ROOT, DEFAULT_MINILM_DIR) }).catch((e) => {
+    scorer = undefined;
+    throw e;
+  });
+  return scorer;
+}
+
 /** Every cpu-queue activity, bound to one store. Later issues add theirs here. */
-export function cpuActivities(store: ArtifactStore) {
-  return { ...createRoundTripActivities(store) };
+export function cpuActivities(store: ArtifactStore, sweep: Partial<SweepActivityDeps> = {}) {
+  const all = createSweepActivities({ store, bertScorer: sharedBertScorer, ...sweep });
+  return { ...createRoundTripActivities(store), ...pick(all, CPU_ACTIVITIES) };
 }
 
 export interface CpuWorkerOptions {
   config: Config;
   connection: NativeConnection;
   store: ArtifactStore;
+  /** Extra sweep-activity dependencies (the report hook, a step observer). */
+  sweep?: Partial<SweepActivityDeps>;
 }
 
-export async function createCpuWorker({ config, connection, store }: CpuWorkerOptions): Promise<Worker> {
+export async function createCpuWorker({ config, connection, store, sweep }: CpuWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.taskQueues.cpu,
     workflowBundle: await workflowBundle(),
-    activities: cpuActivities(store),
+    activities: cpuActivities(store, sweep),
     maxConcurrentActivityTaskExecutions: config.worker.cpuConcurrency,
+    // On SIGTERM: stop polling, give running activities this long, then cancel them (they resume elsewhere).
+    shutdownGraceTime: "20 seconds",
   });
 }
 
@@ -51,6 +70,7 @@ async function main(): Promise<void> {
   const store = createStore(config.store);
   const connection = await connectWorker(config);
   const worker = await createCpuWorker({ config, connection, store });
+  leashToParent(worker);
   console.log(`kneuron cpu worker: queue ${config.taskQueues.cpu} on ${config.temporal.address} (${config.temporal.namespace}), store ${store.describe()}`);
   if (process.env.KNEURON_DEBUG_CONFIG) console.log(JSON.stringify(redactConfig(config), null, 2));
   await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks finish

@@ -1,0 +1,313 @@
+/**
+ * The sweep's activities: thin adapters over core/pipeline. Each one zod-parses its input, reads
+ * the plan by key, runs one idempotent step (a finished step is found in the store and reused)
+ * and returns small references. Bad input becomes a non-retryable ApplicationFailure naming the
+ * item; anything else is thrown as is and retried by the workflow's retry policy.
+ */
+import { z } from "zod";
+import { ApplicationFailure, CancelledFailure } from "@temporalio/common";
+import { Context } from "@temporalio/activity";
+import { type ArtifactStore, safeSegment } from "../core/store/index.js";
+import { loadBundleManifest } from "../core/model/bundle.js";
+import type { ModelRuntime } from "../core/model/runtime.js";
+import { parseSpec, type SweepSpec } from "../core/spec.js";
+import { ThresholdRuleSchema } from "../core/method/thresholds.js";
+import { BertScoreInputError, BertScoreModelError } from "../core/eval/metrics/bertscore.js";
+import { type BertScorerLike, type PipelineContext, readJson } from "../core/pipeline/context.js";
+import { planSweep as planStep, type PlanFailure, type SampleRef, type SweepPlan } from "../core/pipeline/plan.js";
+import * as steps from "../core/pipeline/steps.js";
+import { calibrateConcept as calibrateStep, type CalibrationResult } from "../core/pipeline/calibrate.js";
+import { aggregateSweep as aggregateStep, type SampleOutcome } from "../core/pipeline/aggregate.js";
+import { isBadInput } from "../core/pipeline/direct.js";
+
+/** Steps an activity computed now vs found finished in the store (resume accounting). */
+export interface StepStats {
+  computed: number;
+  reused: number;
+}
+
+export interface SweepActivityDeps {
+  store: ArtifactStore;
+  /** The model worker's one model (by bundle dir); absent on the cpu worker. */
+  model?: (bundleDir: string) => Promise<ModelRuntime>;
+  /** BERTScore, loaded on first use; absent on the model worker. */
+  bertScorer?: () => Promise<BertScorerLike>;
+  /**
+   * The report hook: renders the sweep report from its results and returns the report's store
+   * key. Absent until a report renderer is installed; the workflow then records "no report".
+   */
+  renderReport?: (ctx: PipelineContext, input: { sweepId: string; planKey: string; resultsKey: string }) => Promise<string>;
+  /** Observer of every step (tests and the bench count reused vs computed steps). */
+  onStep?: (event: { step: string; key: string; reused: boolean }) => void;
+  /** Keep-alive heartbeat period while an activity runs (detects a lost worker within heartbeatTimeout). */
+  heartbeatEveryMs?: number;
+}
+
+// ------------------------------------------------------------------------------------- inputs
+
+const Key = z.string().min(1).max(900);
+const Spec = z.unknown();
+const Rules = z.object({ act: ThresholdRuleSchema, grad: ThresholdRuleSchema });
+const Overlap = z.object({ ok: z.boolean(), reasons: z.array(z.string()), details: z.array(z.string()), mentionIndex: z.number().optional() });
+
+const PlanInput = z.object({ sweepId: z.string().min(1), spec: Spec });
+const CaptionsInput = z.object({ planKey: Key, spec: Spec, set: z.enum(["eval", "calibration"]) });
+const CalibrateInput = z.object({ planKey: Key, spec: Spec, concept: z.string().min(1), cleanKey: Key });
+const InpaintInput = z.object({ planKey: Key, spec: Spec, sampleId: z.string().min(1) });
+const CheckInput = InpaintInput.extend({ inpaint: z.object({ key: Key, overlap: Overlap }) });
+const IdentifyInput = z.object({ planKey: Key, sampleId: z.string().min(1), sampleKey: Key });
+const SelectInput = z.object({ spec: Spec, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, rules: Rules.optional() });
+const InterpretInput = z.object({ planKey: Key, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, selectionKey: Key });
+const GroupInput = z.object({ planKey: Key, spec: Spec, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, selectionKey: Key, method: z.string() });
+const PerturbInput = GroupInput.extend({ cleanKey: Key });
+const ScoreInput = GroupInput.extend({ perturbKeys: z.array(Key).min(1) });
+const Outcome = z.object({
+  sampleKey: Key,
+  selectionKey: Key.optional(),
+  interpretKey: Key.optional(),
+  scoreKeys: z.array(Key),
+  perturbKeys: z.record(z.string(), z.array(Key)),
+  calibration: z.unknown().optional(),
+});
+const Failure = z.object({ item: z.string(), reason: z.string() });
+const AggregateInput = z.object({ planKey: Key, spec: Spec, outcomes: z.array(Outcome), failures: z.array(Failure) });
+const ReportInput = z.object({ sweepId: z.string().min(1), planKey: Key, resultsKey: Key });
+
+// ------------------------------------------------------------------------------------ plumbing
+
+function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  const r = schema.safeParse(input);
+  if (!r.success) throw ApplicationFailure.nonRetryable(`${what}: invalid input: ${z.prettifyError(r.error)}`, "InvalidInput");
+  return r.data;
+}
+
+/** Bad input → non-retryable, named after the item; `details[0]` keeps the bare reason for the sweep's records. */
+function asFailure(e: unknown, item: string): unknown {
+  if (e instanceof ApplicationFailure || e instanceof CancelledFailure) return e;
+  const bad = isBadInput(e) || e instanceof BertScoreModelError || e instanceof BertScoreInputError;
+  if (!bad) return e;
+  const err = e as Error;
+  return ApplicationFailure.create({ message: `${item}: ${err.message}`, type: err.name, nonRetryable: true, details: [{ item, reason: err.message }] });
+}
+
+/** Details a long activity heartbeats: what it is doing, how far along. */
+export interface HeartbeatDetail {
+  step: string;
+  done: number;
+  total: number;
+}
+
+export function createSweepActivities(deps: SweepActivityDeps) {
+  const plans = new Map<string, Promise<SweepPlan>>();
+  const every = deps.heartbeatEveryMs ?? 1000;
+
+  /**
+   * Runs one activity body with a pipeline context bound to this activity: progress becomes
+   * heartbeat details (and the point where a cancellation stops the step), steps are counted.
+   */
+  async function run<T>(item: string, bundleDir: string | undefined, body: (ctx: PipelineContext) => Promise<T>): Promise<T & { steps: StepStats }> {
+    const act = Context.current();
+    let last: HeartbeatDetail | undefined;
+    const keepAlive = setInterval(() => act.heartbeat(last), every);
+    const stats: StepStats = { computed: 0, reused: 0 };
+    const ctx: PipelineContext = {
+      store: deps.store,
+      model: () => {
+        if (!deps.model || !bundleDir) throw new Error(`${act.info.activityType}: this worker has no model (model steps run on the model worker's queue)`);
+        return deps.model(bundleDir);
+      },
+      bertScorer: () => {
+        if (!deps.bertScorer) throw new Error(`${act.info.activityType}: this worker has no BERTScore encoder`);
+        return deps.bertScorer();
+      },
+      progress: (d) => {
+        if (act.cancellationSignal.aborted) throw new CancelledFailure(`${item}: cancelled at ${d.step} ${d.done}/${d.total}`);
+        last = d;
+        act.heartbeat(d);
+      },
+      onStep: (e) => {
+        stats[e.reused ? "reused" : "computed"]++;
+        deps.onStep?.(e);
+      },
+    };
+    act.heartbeat(undefined);
+    try {
+      const out = await body(ctx);
+      return { ...out, steps: stats };
+    } catch (e) {
+      throw asFailure(e, item);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /** The plan is immutable per key: read once per process. */
+  function plan(ctx: PipelineContext, key: string): Promise<SweepPlan> {
+    let p = plans.get(key);
+    if (!p) {
+      p = readJson<SweepPlan>(ctx, key, "plan.json");
+      p.catch(() => plans.delete(key));
+      plans.set(key, p);
+      if (plans.size > 16) plans.delete(plans.keys().next().value!);
+    }
+    return p;
+  }
+
+  const sampleOf = (p: SweepPlan, id: string): SampleRef => {
+    const s = p.samples.find((x) => x.id === id);
+    if (!s) throw ApplicationFailure.nonRetryable(`sample ${id}: not in plan ${p.sweepId}`, "UnknownSample");
+    return s;
+  };
+  const groupOf = (sel: steps.Selection, method: string) => {
+    const g = sel.groups.find((x) => x.method === method);
+    if (!g) throw ApplicationFailure.nonRetryable(`sample ${sel.sampleId}: no ${method} group in its selection`, "UnknownGroup");
+    return g;
+  };
+  /** Bundle dir of a plan (for the model worker's one-model slot), read before the step runs. */
+  const bundleOf = async (planKey: string) => (await plan({ store: deps.store } as PipelineContext, planKey)).bundle.dir;
+
+  return {
+    // ------------------------------------------------------------------ cpu: plan, images, scores
+    async planSweep(raw: z.input<typeof PlanInput>) {
+      const input = parse(PlanInput, raw, "planSweep");
+      return run(`sweep ${input.sweepId}`, undefined, async (ctx) => {
+        const spec = parseSpec(input.spec);
+        safeSegment(input.sweepId);
+        // The spec beside the sweep, so `sweep resume <id>` starts it again exactly.
+        await deps.store.put(`sweeps/${safeSegment(input.sweepId)}/spec.json`, JSON.stringify(spec, null, 1));
+        const { key, plan: p } = await planStep(ctx, input.sweepId, spec);
+        return {
+          planKey: key,
+          concepts: p.concepts,
+          samples: p.samples.map((s) => ({ id: s.id, concept: s.concept })),
+          evalImages: p.evalImages.length,
+          calibration: p.calibration !== null,
+          failures: p.failures,
+        };
+      });
+    },
+
+    async inpaintSample(raw: z.input<typeof InpaintInput>) {
+      const input = parse(InpaintInput, raw, "inpaintSample");
+      return run(`sample ${input.sampleId}`, undefined, async (ctx) => {
+        const p = await plan(ctx, input.planKey);
+        return steps.inpaintSample(ctx, p, parseSpec(input.spec), sampleOf(p, input.sampleId));
+      });
+    },
+
+    async selectNeurons(raw: z.input<typeof SelectInput>) {
+      const input = parse(SelectInput, raw, "selectNeurons");
+      return run(`sample ${input.sampleId}`, undefined, async (ctx) => {
+        const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
+        const { key, selection } = await steps.selectNeurons(ctx, parseSpec(input.spec), record, input.identifyKey, input.rules);
+        return { selectionKey: key, groups: selection.groups.map((g) => ({ method: g.method, neurons: g.neurons.length })) };
+      });
+    },
+
+    async scoreGroup(raw: z.input<typeof ScoreInput>) {
+      const input = parse(ScoreInput, raw, "scoreGroup");
+      return run(`group ${input.sampleId}/${input.method}`, undefined, async (ctx) => {
+        const p = await plan(ctx, input.planKey);
+        const spec = parseSpec(input.spec);
+        const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
+        const sel = await readJson<steps.Selection>(ctx, input.selectionKey, "selection.json");
+        const images = steps.evaluationSet(p, spec, record.sample.concept);
+        const { key } = await steps.scoreGroup(ctx, record, groupOf(sel, input.method), images, input.perturbKeys);
+        return { scoreKey: key };
+      });
+    },
+
+    async aggregateSweep(raw: z.input<typeof AggregateInput>) {
+      const input = parse(AggregateInput, raw, "aggregateSweep");
+      return run(`sweep ${input.planKey}`, undefined, async (ctx) => {
+        const p = await plan(ctx, input.planKey);
+        const spec = parseSpec(input.spec);
+        const layers = (await loadBundleManifest(p.bundle.dir, { verifyHashes: false })).layers;
+        const encoder = (await ctx.bertScorer()).identity;
+        const resultsKey = await aggregateStep(ctx, p, spec, input.outcomes as SampleOutcome[], input.failures, layers, encoder);
+        await deps.store.put(`sweeps/${safeSegment(p.sweepId)}/latest.json`, JSON.stringify({ resultsKey, planKey: input.planKey }));
+        return { resultsKey };
+      });
+    },
+
+    /** The report hook (see SweepActivityDeps.renderReport). */
+    async reportSweep(raw: z.input<typeof ReportInput>) {
+      const input = parse(ReportInput, raw, "reportSweep");
+      return run(`sweep ${input.sweepId}`, undefined, async (ctx) => ({
+        reportKey: deps.renderReport ? await deps.renderReport(ctx, input) : null,
+      }));
+    },
+
+    // ------------------------------------------------------------------------- model (gpu queue)
+    async captionImages(raw: z.input<typeof CaptionsInput>) {
+      const input = parse(CaptionsInput, raw, "captionImages");
+      return run(`${input.set} images`, await bundleOf(input.planKey), async (ctx) => {
+        const p = await plan(ctx, input.planKey);
+        const images = input.set === "eval" ? p.evalImages : p.calibration?.images;
+        if (!images) throw ApplicationFailure.nonRetryable(`plan ${input.planKey} has no calibration split`, "NoCalibration");
+        return { cleanKey: await steps.captionImages(ctx, p, parseSpec(input.spec), images) };
+      });
+    },
+
+    async calibrateConcept(raw: z.input<typeof CalibrateInput>): Promise<CalibrationResult & { steps: StepStats }> {
+      const input = parse(CalibrateInput, raw, "calibrateConcept");
+      return run(`concept ${input.concept}`, await bundleOf(input.planKey), async (ctx) =>
+        calibrateStep(ctx, await plan(ctx, input.planKey), parseSpec(input.spec), input.concept, input.cleanKey));
+    },
+
+    async checkSample(raw: z.input<typeof CheckInput>) {
+      const input = parse(CheckInput, raw, "checkSample");
+      return run(`sample ${input.sampleId}`, await bundleOf(input.planKey), async (ctx) => {
+        const p = await plan(ctx, input.planKey);
+        const inpaint = input.inpaint as unknown as steps.InpaintResult;
+        const { key, record } = await steps.checkSample(ctx, p, parseSpec(input.spec), sampleOf(p, input.sampleId), inpaint);
+        return { sampleKey: key, status: record.status, reasons: record.reasons };
+      });
+    },
+
+    async identifySample(raw: z.input<typeof IdentifyInput>) {
+      const input = parse(IdentifyInput, raw, "identifySample");
+      return run(`sample ${input.sampleId}`, await bundleOf(input.planKey), async (ctx) => {
+        const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
+        return { identifyKey: await steps.identifySample(ctx, await plan(ctx, input.planKey), record) };
+      });
+    },
+
+    async interpretSample(raw: z.input<typeof InterpretInput>) {
+      const input = parse(InterpretInput, raw, "interpretSample");
+      return run(`sample ${input.sampleId}`, await bundleOf(input.planKey), async (ctx) => {
+        const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
+        return { interpretKey: await steps.interpretSample(ctx, await plan(ctx, input.planKey), record, input.identifyKey, input.selectionKey) };
+      });
+    },
+
+    /** The noise runs of one group, one artifact per level: a retry resumes at the first unfinished level. */
+    async perturbGroup(raw: z.input<typeof PerturbInput>) {
+      const input = parse(PerturbInput, raw, "perturbGroup");
+      return run(`group ${input.sampleId}/${input.method}`, await bundleOf(input.planKey), async (ctx) => {
+        const p = await plan(ctx, input.planKey);
+        const spec = parseSpec(input.spec);
+        const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
+        const sel = await readJson<steps.Selection>(ctx, input.selectionKey, "selection.json");
+        const images = steps.evaluationSet(p, spec, record.sample.concept);
+        const perturbKeys = await steps.perturbGroup(ctx, p, spec, record, input.identifyKey, groupOf(sel, input.method), images, input.cleanKey);
+        return { perturbKeys };
+      });
+    },
+  };
+}
+
+export type SweepActivities = ReturnType<typeof createSweepActivities>;
+
+/** Activities served on the cpu queue (no model) and on the model queue. */
+export const CPU_ACTIVITIES = ["planSweep", "inpaintSample", "selectNeurons", "scoreGroup", "aggregateSweep", "reportSweep"] as const satisfies readonly (keyof SweepActivities)[];
+export const MODEL_ACTIVITIES = ["captionImages", "calibrateConcept", "checkSample", "identifySample", "interpretSample", "perturbGroup"] as const satisfies readonly (keyof SweepActivities)[];
+
+export type CpuSweepActivities = Pick<SweepActivities, (typeof CPU_ACTIVITIES)[number]>;
+export type ModelSweepActivities = Pick<SweepActivities, (typeof MODEL_ACTIVITIES)[number]>;
+
+export function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
+}
+
+export type { PlanFailure, SampleOutcome, SweepSpec };
