@@ -7,6 +7,7 @@ import { loadCoco, type CocoDataset } from "../data/coco.js";
 import { cocoCategory, CONCEPTS } from "../data/concepts.js";
 import { sampleCandidates } from "../data/select.js";
 import { DataError } from "../data/errors.js";
+import { loadImage } from "../image/io.js";
 import { safeSegment } from "../store/index.js";
 import type { SweepSpec } from "../spec.js";
 import { cachedStep, json, readJson, type PipelineContext } from "./context.js";
@@ -101,6 +102,28 @@ function samplesOf(coco: CocoDataset, ds: ResolvedDataset, split: string, concep
   }));
 }
 
+/** Files that do not decode, with the reason (every file is decoded once, 8 at a time). */
+async function undecodable(files: string[]): Promise<Map<string, string>> {
+  const bad = new Map<string, string>();
+  const unique = [...new Set(files)];
+  for (let i = 0; i < unique.length; i += 8) {
+    await Promise.all(unique.slice(i, i + 8).map((f) => loadImage(f).catch((e) => {
+      if (!(e instanceof DataError)) throw e;
+      bad.set(f, e.message);
+    })));
+  }
+  return bad;
+}
+
+/** A corrupt image fails its own items (its sample, its evaluation slot) and never the whole sweep. */
+async function dropUndecodable(samples: SampleRef[], images: EvalImage[], failures: PlanFailure[]): Promise<{ samples: SampleRef[]; images: EvalImage[] }> {
+  const bad = await undecodable([...samples.map((s) => s.file), ...images.map((i) => i.file)]);
+  if (bad.size === 0) return { samples, images };
+  for (const s of samples) if (bad.has(s.file)) failures.push({ item: `sample ${s.id}`, reason: bad.get(s.file)! });
+  for (const i of images) if (bad.has(i.file)) failures.push({ item: `image ${i.imageId}`, reason: bad.get(i.file)! });
+  return { samples: samples.filter((s) => !bad.has(s.file)), images: images.filter((i) => !bad.has(i.file)) };
+}
+
 /** Build (or reuse) the plan of a sweep. Unknown concepts become recorded failures, not a crash. */
 export async function planSweep(ctx: PipelineContext, sweepId: string, spec: SweepSpec): Promise<{ key: string; plan: SweepPlan }> {
   const ds = await resolveDataset(spec);
@@ -123,7 +146,7 @@ export async function planSweep(ctx: PipelineContext, sweepId: string, spec: Swe
         failures.push({ item: `concept ${JSON.stringify(c)}`, reason: (e as Error).message });
       }
     }
-    const samples: SampleRef[] = [];
+    let samples: SampleRef[] = [];
     for (const c of concepts) {
       const picked = samplesOf(coco, ds, ds.split, c, spec.samplesPerConcept);
       if (picked.length < spec.samplesPerConcept) failures.push({ item: `concept ${c}`, reason: `only ${picked.length} of ${spec.samplesPerConcept} samples in ${ds.split}` });
@@ -131,17 +154,15 @@ export async function planSweep(ctx: PipelineContext, sweepId: string, spec: Swe
     }
     // Every concept the dataset annotates counts for retention, not only the swept ones.
     const all = new Set(CONCEPTS.map((c) => c.name).concat(concepts));
-    const evalImages = evalImagesOf(coco, ds, ds.split, all);
+    let evalImages = evalImagesOf(coco, ds, ds.split, all);
+    ({ samples, images: evalImages } = await dropUndecodable(samples, evalImages, failures));
     let calibration: SweepPlan["calibration"] = null;
     if (spec.thresholds.mode === "auto" && ds.calibrationSplit) {
       const calInstances = join(ds.dir, "annotations", `instances_${ds.calibrationSplit}.json`);
       const cal = await loadCoco({ instancesPath: calInstances });
-      calibration = {
-        split: ds.calibrationSplit,
-        instances: calInstances,
-        samples: concepts.flatMap((c) => samplesOf(cal, ds, ds.calibrationSplit!, c, spec.thresholds.mode === "auto" ? spec.thresholds.calibrationSamples : 0)),
-        images: evalImagesOf(cal, ds, ds.calibrationSplit, all),
-      };
+      const calSamples = concepts.flatMap((c) => samplesOf(cal, ds, ds.calibrationSplit!, c, spec.thresholds.mode === "auto" ? spec.thresholds.calibrationSamples : 0));
+      const checked = await dropUndecodable(calSamples, evalImagesOf(cal, ds, ds.calibrationSplit, all), failures);
+      calibration = { split: ds.calibrationSplit, instances: calInstances, samples: checked.samples, images: checked.images };
     }
     const plan: SweepPlan = {
       sweepId,
