@@ -1,5 +1,5 @@
 /** OpenCV.js (WASM) loaded once, lazily, on first use. */
-import cvModule from "@techstark/opencv-js";
+import { createRequire } from "node:module";
 
 // The package's typings (mirada) omit the photo module (inpaint), so the module is used untyped
 // here and wrapped by typed functions in this folder.
@@ -8,11 +8,20 @@ export type CV = any;
 
 let ready: Promise<CV> | undefined;
 
+/**
+ * The initialised module. It is loaded with require, not import: the Emscripten module is a
+ * thenable resolving to itself, so any `await` of it (ESM interop, a promise resolved with it)
+ * recurses forever. `then` is dropped once the runtime is up.
+ */
 export function loadCv(): Promise<CV> {
-  ready ??= new Promise<CV>((resolve) => {
-    const m: CV = cvModule;
-    // The Emscripten module is a thenable resolving to itself; a promise resolved with it would
-    // adopt it forever. Dropping `then` once it is initialised makes it a plain object.
+  ready ??= new Promise<CV>((resolve, reject) => {
+    let m: CV;
+    try {
+      m = createRequire(import.meta.url)("@techstark/opencv-js");
+    } catch (e) {
+      reject(e);
+      return;
+    }
     const done = () => {
       delete m.then;
       resolve(m);
