@@ -88,7 +88,7 @@ export default async function runtimeBench(): Promise<BenchRow[]> {
   const threads = Number(process.env.KNEURON_BENCH_THREADS ?? availableParallelism());
   const { ckpt, bundle, what } = resolveModel();
   log(`model: ${what}; ${threads} threads for both onnxruntime and torch`);
-  const rt = await loadModel(bundle, { intraOpThreads: threads, maxBatch: 64 });
+  const rt = await loadModel(bundle, { intraOpThreads: threads, maxBatch: 128 });
   const m = rt.manifest;
   const rows: BenchRow[] = [];
   const tmp = mkdtempSync(join(tmpdir(), "kneuron-bench-"));
@@ -98,7 +98,9 @@ export default async function runtimeBench(): Promise<BenchRow[]> {
     await rt.caption(items.slice(0, 4), { maxNewTokens: 4 }); // warm-up
 
     // (a) batched runtime vs torch generate + hooks, one caption at a time.
-    const ours = await time(() => rt.caption(items, { batchSize: DEFAULT_MAX_BATCH }));
+    // Ours is timed before and after torch and averaged, so load drifting on a shared machine
+    // during the long torch run biases neither side.
+    const before = await time(() => rt.caption(items, { batchSize: DEFAULT_MAX_BATCH }));
     const S = m.image.size;
     const px = new Float32Array(items.length * 3 * S * S);
     const dl = new Float32Array(items.length * m.layers * m.ffnDim);
@@ -111,6 +113,8 @@ export default async function runtimeBench(): Promise<BenchRow[]> {
     log(`torch: ${items.length} captions one at a time ...`);
     py([REF, "caption", "--model", ckpt, "--inputs", inputs, "--out", out, "--threads", String(threads), "--site", m.activationSite], true);
     const ref = JSON.parse(readFileSync(out, "utf8")) as { ids: number[][]; seconds: number; maxRssBytes: number };
+    const after = await time(() => rt.caption(items, { batchSize: DEFAULT_MAX_BATCH }));
+    const ours = { s: (before.s + after.s) / 2, v: after.v };
     const same = ours.v.filter((c, k) => JSON.stringify(c.ids) === JSON.stringify(ref.ids[k])).length;
     const tokens = ours.v.reduce((a, c) => a + c.ids.length, 0);
     const ratioA = ref.seconds / ours.s;
@@ -144,11 +148,12 @@ export default async function runtimeBench(): Promise<BenchRow[]> {
       detail: `${((1000 * grad) / reps).toFixed(1)} ms vs ${((1000 * fwd) / reps).toFixed(1)} ms per image (mean of ${reps})`,
     });
 
-    // (d) captions/s vs batch size.
-    const perBatch: [number, number][] = [];
-    for (const b of [1, 4, 8, 16, 32, 64]) {
-      const t = await time(() => rt.caption(items, { batchSize: b }));
-      perBatch.push([b, items.length / t.s]);
+    // (d) captions/s vs batch size: two passes over the sizes, the better of the two per size.
+    const sizes = [1, 4, 8, 16, 32, 64, 128];
+    const perBatch: [number, number][] = sizes.map((b) => [b, 0]);
+    for (let pass = 0; pass < 2; pass++) for (const [k, b] of sizes.entries()) {
+      const t = await time(() => rt.caption(items.concat(items), { batchSize: b }));
+      perBatch[k][1] = Math.max(perBatch[k][1], (2 * items.length) / t.s);
     }
     const best = perBatch.reduce((x, y) => (y[1] > x[1] ? y : x));
     const at = (b: number) => perBatch.find((p) => p[0] === b)![1];

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { buildProgram } from "../../cli/main.js";
-import { readNeuronFile } from "../../cli/model.js";
+import { Command } from "commander";
+import { readNeuronFile, registerModel } from "../../cli/model.js";
 import { ModelError } from "../../core/model/errors.js";
 
 const BUNDLE = "test/fixtures/model/tiny-random";
@@ -26,7 +26,10 @@ async function kneuron(...args: string[]): Promise<string> {
   const out: string[] = [];
   const spy = vi.spyOn(console, "log").mockImplementation((s: string) => void out.push(s));
   try {
-    await buildProgram().exitOverride().parseAsync(["node", "kneuron", ...args]);
+    // Only this command group: the full program (cli/main.ts) also loads the Temporal SDK.
+    const program = new Command("kneuron").exitOverride();
+    registerModel(program);
+    await program.parseAsync(["node", "kneuron", ...args]);
   } finally {
     spy.mockRestore();
   }

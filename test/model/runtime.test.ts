@@ -252,6 +252,10 @@ describe("bad input gets typed errors", () => {
       await small.close();
     }
     await expectModelError(loadModel(DIR, { verifyHashes: false, maxBatch: 64, memoryBudgetBytes: 1e6 }), "batch-too-large", /batch of 64/);
+    // Without an explicit maxBatch the default shrinks to what the budget holds.
+    const shrunk = await loadModel(DIR, { verifyHashes: false, memoryBudgetBytes: 3.5 * batchBytes(geometryOf(rt.manifest), 1) });
+    expect(shrunk.maxBatch).toBe(3);
+    await shrunk.close();
     expect(rt.estimateBatchBytes(32)).toBeGreaterThan(rt.estimateBatchBytes(1) * 31);
   });
 
