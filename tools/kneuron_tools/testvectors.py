@@ -41,12 +41,15 @@ def normalise(images: np.ndarray, mean, std) -> torch.Tensor:
     return ((x - m) / s).contiguous()
 
 
-def delta_for(ck: Checkpoint, acts: torch.Tensor) -> torch.Tensor:
-    """A seeded ffn_delta [n,L,D] big enough to change captions: 3 × the activation std per layer."""
+DELTA_SCALES = (3.0, 10.0, 30.0, 100.0)
+
+
+def delta_for(ck: Checkpoint, acts: torch.Tensor, scale: float) -> torch.Tensor:
+    """A seeded ffn_delta [n,L,D]: N(0,1) × scale × the activation std of each layer."""
     g = torch.Generator().manual_seed(DELTA_SEED)
     n, L = acts.shape[0], acts.shape[1]
-    scale = acts.float().std(dim=(0, 2, 3))  # [L]
-    return torch.randn(n, L, acts.shape[-1], generator=g) * 3.0 * scale[None, :, None]
+    std = acts.float().std(dim=(0, 2, 3))  # [L]
+    return torch.randn(n, L, acts.shape[-1], generator=g) * scale * std[None, :, None]
 
 
 def write_testvectors(ck: Checkpoint, site: str, out: Path) -> list[str]:
@@ -59,11 +62,16 @@ def write_testvectors(ck: Checkpoint, site: str, out: Path) -> list[str]:
     start, P = len(ck.prefix_ids), ck.n_image
     embeds = R.image_embeds(ck, pixels)
     logits, acts = R.prefill(ck, site, pixels)
-    delta = delta_for(ck, acts[:, :, start:start + P])
+    caps = R.greedy(ck, site, pixels, MAX_NEW_TOKENS)
+    # The smallest delta scale that changes a caption, so the vectors exercise the noise path
+    # on trained models too (a trained model shrugs off small deltas).
+    for scale in DELTA_SCALES:
+        delta = delta_for(ck, acts[:, :, start:start + P], scale)
+        caps_d = R.greedy(ck, site, pixels, MAX_NEW_TOKENS, delta)
+        if caps_d != caps:
+            break
     dmask = R.image_mask(ck, n)
     logits_d, acts_d = R.prefill(ck, site, pixels, delta, dmask)
-    caps = R.greedy(ck, site, pixels, MAX_NEW_TOKENS)
-    caps_d = R.greedy(ck, site, pixels, MAX_NEW_TOKENS, delta)
 
     # Gradient target: the caption token at position j of image 0's caption, teacher-forced on [:j].
     cap0 = caps[0]
@@ -94,6 +102,7 @@ def write_testvectors(ck: Checkpoint, site: str, out: Path) -> list[str]:
         "tensors": {k: {"dtype": str(v.dtype).replace("torch.", ""), "shape": list(v.shape)} for k, v in tensors.items()},
         "imageStart": start,
         "maxNewTokens": MAX_NEW_TOKENS,
+        "deltaScale": scale,
         "captions": [{"ids": c, "text": decode(c)} for c in caps],
         "captionsDelta": [{"ids": c, "text": decode(c)} for c in caps_d],
         "gradient": {"image": 0, "captionPrefix": cap0[:j], "targetId": int(target),
