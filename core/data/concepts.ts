@@ -161,9 +161,20 @@ export function getConcept(name: string): Concept {
   return c;
 }
 
-/** Lowercase word tokens, as the templated captions and most tokenizers' words split them. */
+/** Lowercase alphanumeric words; punctuation and hyphens separate words and are not words. */
 export function words(text: string): string[] {
   return text.toLowerCase().match(/[a-z0-9]+/g) ?? [];
+}
+
+/** Words with their character offsets in the text (to map a mention onto any tokenizer's offsets). */
+function wordsWithOffsets(text: string): { words: string[]; offsets: number[] } {
+  const ws: string[] = [];
+  const offsets: number[] = [];
+  for (const m of text.toLowerCase().matchAll(/[a-z0-9]+/g)) {
+    ws.push(m[0]);
+    offsets.push(m.index);
+  }
+  return { words: ws, offsets };
 }
 
 /** A table of surface forms: concept name → forms. Defaults to COCO's 80 categories. */
@@ -196,9 +207,12 @@ function formIndex(table: SurfaceForms): FormIndex {
 
 export interface Mention {
   concept: string;
-  /** word index of the mention's first word */
+  /** word index of the mention's first word (words as `words()` splits them) */
   index: number;
+  /** number of words */
   length: number;
+  /** character offset of the mention in the caption */
+  charIndex: number;
 }
 
 /**
@@ -207,28 +221,31 @@ export interface Mention {
  * "hot dog" never a dog, "wine glass" never a glass.
  */
 export function findMentions(caption: string, table: SurfaceForms = COCO_SURFACE_FORMS): Mention[] {
-  const w = words(caption);
+  const { words: w, offsets } = wordsWithOffsets(caption);
   const { byFirst } = formIndex(table);
   const out: Mention[] = [];
   for (let i = 0; i < w.length; ) {
     const hit = byFirst.get(w[i])?.find(([, f]) => f.every((x, k) => w[i + k] === x));
     if (hit) {
-      out.push({ concept: hit[0], index: i, length: hit[1].length });
+      out.push({ concept: hit[0], index: i, length: hit[1].length, charIndex: offsets[i] });
       i += hit[1].length;
     } else i++;
   }
   return out;
 }
 
-/** Does the caption mention the concept (by any surface form)? `index`: word index of the first mention. */
+/**
+ * Does the caption mention the concept (by any surface form)? `index`: word index of the first
+ * mention's first word; `charIndex`: its character offset in the caption.
+ */
 export function mentions(
   caption: string,
   concept: string,
   table: SurfaceForms = COCO_SURFACE_FORMS,
-): { mentioned: boolean; index?: number } {
+): { mentioned: boolean; index?: number; charIndex?: number } {
   if (!table.has(concept)) {
     throw new UnknownConceptError(`concept ${JSON.stringify(concept)}`, "has no surface forms in the table (not a COCO category name)");
   }
   const m = findMentions(caption, table).find((x) => x.concept === concept);
-  return m ? { mentioned: true, index: m.index } : { mentioned: false };
+  return m ? { mentioned: true, index: m.index, charIndex: m.charIndex } : { mentioned: false };
 }

@@ -72,9 +72,12 @@ export const captionWord = (c: Concept): string => CAPTION_WORD[c.name] ?? c.nam
 
 interface PlannedObject {
   concept: Concept;
+  /** content size: the icon's longer visible side, px */
   size: number;
   x: number;
   y: number;
+  w: number;
+  h: number;
   target: boolean;
 }
 interface PlannedImage {
@@ -134,7 +137,7 @@ async function readStamp(path: string): Promise<Stamp> {
 }
 
 /** Plan every image of a split first (cheap, deterministic), then render them. */
-export function planSplit(split: SplitName, count: number, seed: number, imageSize: number, samplesPerConcept = 3): PlannedImage[] {
+export async function planSplit(split: SplitName, count: number, seed: number, imageSize: number, samplesPerConcept = 3): Promise<PlannedImage[]> {
   const plans: PlannedImage[] = [];
   const styles: readonly IconStyle[] = split === "train" || split === "val" ? TRAIN_STYLES : [HELD_OUT_STYLE];
   for (let i = 0; i < count; i++) {
@@ -160,31 +163,40 @@ export function planSplit(split: SplitName, count: number, seed: number, imageSi
       const n = 1 + rng.weighted(role === "distractor" ? [0.4, 0.6] : [0.35, 0.4, 0.25]);
       concepts = rng.shuffle([...CONCEPTS]).slice(0, n);
     }
-    plans.push({ index: i, id, style, background, objects: place(rng, concepts, imageSize, target), role, concept: target });
+    plans.push({ index: i, id, style, background, objects: await place(rng, style, concepts, imageSize, target), role, concept: target });
   }
   return plans;
 }
 
 /** Non-overlapping placement (with a gap, so a dilated mask stays off its neighbours). */
-function place(rng: Rng, concepts: Concept[], S: number, target?: Concept): PlannedObject[] {
+async function place(rng: Rng, style: IconStyle, concepts: Concept[], S: number, target?: Concept): Promise<PlannedObject[]> {
   const k = S / 128;
-  const range: Record<number, [number, number]> = { 1: [52, 84], 2: [40, 64], 3: [36, 52] };
+  // Content sizes at 128 px; even the smallest (32) is 16 px at the tiny model's 64 px input.
+  const range: Record<number, [number, number]> = { 1: [56, 88], 2: [44, 68], 3: [36, 52] };
   const [lo, hi] = range[concepts.length];
+  const step = Math.max(1, Math.round(4 * k)); // sizes on a grid, so sprites are cached and reused
+  const minSize = Math.round(32 * k);
   const gap = Math.round(6 * k);
   const placed: PlannedObject[] = [];
   for (const concept of concepts) {
     const isTarget = concept === target;
-    // Icons are drawn in 4 px size steps so sprites are cached and reused.
-    let size = 4 * Math.round((k * rng.range(isTarget ? (lo + hi) / 2 : lo, hi)) / 4);
-    for (let attempt = 0; attempt < 60; attempt++) {
-      if (attempt > 0 && attempt % 15 === 0) size = Math.max(4 * Math.round((24 * k) / 4), size - 4 * Math.round(k * 2));
-      const x = rng.int(1, S - size - 1);
-      const y = rng.int(1, S - size - 1);
-      const clear = placed.every((p) => x + size + gap <= p.x || p.x + p.size + gap <= x || y + size + gap <= p.y || p.y + p.size + gap <= y);
-      if (clear) {
-        placed.push({ concept, size, x, y, target: isTarget });
+    let size = step * Math.round((k * rng.range(isTarget ? (lo + hi) / 2 : lo, hi)) / step);
+    // A uniformly random free position; shrink the object while there is none.
+    for (;;) {
+      const { width: w, height: h } = await sprite(style, concept.icons[style], size);
+      const free: Array<[number, number]> = [];
+      for (let y = 1; y <= S - h - 1; y += 2) {
+        for (let x = 1; x <= S - w - 1; x += 2) {
+          if (placed.every((p) => x + w + gap <= p.x || p.x + p.w + gap <= x || y + h + gap <= p.y || p.y + p.h + gap <= y)) free.push([x, y]);
+        }
+      }
+      if (free.length > 0) {
+        const [x, y] = rng.pick(free);
+        placed.push({ concept, size, x, y, w, h, target: isTarget });
         break;
       }
+      if (size - step < minSize) break; // no room even at the smallest size: the scene has fewer objects
+      size -= step;
     }
   }
   return placed;
@@ -193,8 +205,8 @@ function place(rng: Rng, concepts: Concept[], S: number, target?: Concept): Plan
 const article = (w: string) => (/^[aeiou]/.test(w) ? "an" : "a");
 
 /** "the image shows a bear next to a bus on the grass ." — objects named left to right. */
-export function captionFor(objects: readonly { concept: Concept; x: number; size: number }[], background: Background): string {
-  const names = [...objects].sort((a, b) => a.x + a.size / 2 - (b.x + b.size / 2)).map((o) => `${article(captionWord(o.concept))} ${captionWord(o.concept)}`);
+export function captionFor(objects: readonly { concept: Concept; x: number; w: number }[], background: Background): string {
+  const names = [...objects].sort((a, b) => a.x + a.w / 2 - (b.x + b.w / 2)).map((o) => `${article(captionWord(o.concept))} ${captionWord(o.concept)}`);
   const list = names.length === 1 ? names[0] : names.length === 2 ? `${names[0]} next to ${names[1]}` : `${names.slice(0, -1).join(" , ")} and ${names[names.length - 1]}`;
   return `the image shows ${list} ${background.phrase} .`;
 }
@@ -216,9 +228,9 @@ export async function renderImage(plan: PlannedImage, split: SplitName, seed: nu
   for (const o of plan.objects) {
     const sp = await sprite(plan.style, o.concept.icons[plan.style], o.size);
     const a = sp.rgba;
-    for (let y = 0; y < o.size; y++) {
-      for (let x = 0; x < o.size; x++) {
-        const s = 4 * (y * o.size + x);
+    for (let y = 0; y < sp.height; y++) {
+      for (let x = 0; x < sp.width; x++) {
+        const s = 4 * (y * sp.width + x);
         const al = a[s + 3];
         if (al === 0) continue;
         const d = 3 * ((o.y + y) * S + o.x + x);
@@ -276,7 +288,7 @@ async function renderSplit(
   onProgress?: (split: SplitName, done: number, total: number) => void,
 ): Promise<{ images: number; annotations: number }> {
   const S = opts.imageSize;
-  const plans = planSplit(split, count, opts.seed, S, opts.samplesPerConcept);
+  const plans = await planSplit(split, count, opts.seed, S, opts.samplesPerConcept);
   await rm(paths.imageDir, { recursive: true, force: true });
   await mkdir(paths.imageDir, { recursive: true });
   const images: unknown[] = new Array(plans.length);

@@ -19,9 +19,10 @@ function iconSet(style: IconStyle): IconifyJSON {
 }
 
 export interface Sprite {
-  /** RGBA, size×size, straight (non-premultiplied) alpha as sharp outputs it. */
+  /** RGBA, width×height, straight (non-premultiplied) alpha, cropped to the drawn content. */
   rgba: Uint8Array;
-  size: number;
+  width: number;
+  height: number;
   /** Polygons in sprite pixel coordinates, through the centres of the mask's boundary pixels. */
   polygons: number[][];
 }
@@ -35,6 +36,7 @@ const MIN_PART_AREA = 6;
 
 const cache = new Map<string, Promise<Sprite>>();
 
+/** The icon drawn so that its visible content's longer side is `size` px (icon sets pad differently). */
 export function sprite(style: IconStyle, icon: string, size: number): Promise<Sprite> {
   const key = `${style}/${icon}/${size}`;
   let p = cache.get(key);
@@ -42,28 +44,68 @@ export function sprite(style: IconStyle, icon: string, size: number): Promise<Sp
   return p;
 }
 
-async function renderSprite(style: IconStyle, icon: string, size: number): Promise<Sprite> {
+async function rasterise(style: IconStyle, icon: string, side: number): Promise<Uint8Array> {
   const data = getIconData(iconSet(style), icon);
   if (!data) throw new Error(`icon set ${style} has no icon ${icon}`);
-  const r = iconToSVG(data, { width: size, height: size });
+  const r = iconToSVG(data, { width: side, height: side });
   const svg = iconToHTML(replaceIDs(r.body), r.attributes);
   const { data: raw, info } = await sharp(Buffer.from(svg)).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  if (info.width !== size || info.height !== size) throw new Error(`icon ${style}/${icon} rendered at ${info.width}x${info.height}, wanted ${size}`);
-  const rgba = new Uint8Array(raw.buffer, raw.byteOffset, raw.length);
-  return { rgba, size, polygons: await tracePolygons(rgba, size) };
+  if (info.width !== side || info.height !== side) throw new Error(`icon ${style}/${icon} rendered at ${info.width}x${info.height}, wanted ${side}`);
+  return new Uint8Array(raw.buffer, raw.byteOffset, raw.length);
+}
+
+/** [x0, y0, x1, y1) of the pixels with alpha ≥ threshold. */
+function alphaBox(rgba: Uint8Array, side: number): [number, number, number, number] {
+  let x0 = side, y0 = side, x1 = 0, y1 = 0;
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      if (rgba[4 * (y * side + x) + 3] < ALPHA_THRESHOLD) continue;
+      x0 = Math.min(x0, x);
+      y0 = Math.min(y0, y);
+      x1 = Math.max(x1, x + 1);
+      y1 = Math.max(y1, y + 1);
+    }
+  }
+  return x1 > x0 ? [x0, y0, x1, y1] : [0, 0, side, side];
+}
+
+const extent = new Map<string, Promise<number>>();
+/** Fraction of the icon's square that its content's longer side spans. */
+function contentExtent(style: IconStyle, icon: string): Promise<number> {
+  const key = `${style}/${icon}`;
+  let p = extent.get(key);
+  if (!p) {
+    p = rasterise(style, icon, 256).then((a) => {
+      const [x0, y0, x1, y1] = alphaBox(a, 256);
+      return Math.max(x1 - x0, y1 - y0) / 256;
+    });
+    extent.set(key, p);
+  }
+  return p;
+}
+
+async function renderSprite(style: IconStyle, icon: string, size: number): Promise<Sprite> {
+  const side = Math.round(size / (await contentExtent(style, icon)));
+  const full = await rasterise(style, icon, side);
+  const [x0, y0, x1, y1] = alphaBox(full, side);
+  const width = x1 - x0;
+  const height = y1 - y0;
+  const rgba = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) rgba.set(full.subarray(4 * ((y + y0) * side + x0), 4 * ((y + y0) * side + x1)), 4 * y * width);
+  return { rgba, width, height, polygons: await tracePolygons(rgba, width, height) };
 }
 
 /** Outer contours of the alpha mask as polygons through boundary pixel centres. */
-async function tracePolygons(rgba: Uint8Array, size: number): Promise<number[][]> {
+async function tracePolygons(rgba: Uint8Array, width: number, height: number): Promise<number[][]> {
   const cv = await loadCv();
   // One px of padding so contours touching the sprite edge close properly.
-  const pad = size + 2;
-  const m = new cv.Mat(pad, pad, cv.CV_8UC1, new cv.Scalar(0));
+  const pw = width + 2;
+  const m = new cv.Mat(height + 2, pw, cv.CV_8UC1, new cv.Scalar(0));
   const contours = new cv.MatVector();
   const hierarchy = new cv.Mat();
   try {
     const md: Uint8Array = m.data;
-    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) md[(y + 1) * pad + x + 1] = rgba[4 * (y * size + x) + 3] >= ALPHA_THRESHOLD ? 255 : 0;
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) md[(y + 1) * pw + x + 1] = rgba[4 * (y * width + x) + 3] >= ALPHA_THRESHOLD ? 255 : 0;
     cv.findContours(m, contours, hierarchy, cv.RETR_EXTERNAL, cv.CHAIN_APPROX_NONE);
     const polys: number[][] = [];
     for (let c = 0; c < contours.size(); c++) {
