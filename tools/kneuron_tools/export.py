@@ -21,6 +21,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from . import bundle as B
 from .checkpoint import Checkpoint
 from .graphs import DecoderGraph, EmbedGraph, LlamaCore, VisionGraph, gradient_fn
+from .testvectors import write_testvectors
 
 OPSET = 18
 log = logging.getLogger("kneuron.export")
@@ -139,17 +140,17 @@ def manifest(ck: Checkpoint, site: str, files: dict) -> dict:
     }
 
 
-def export_bundle(ck: Checkpoint, out: str | Path, site: str = "down_proj_input", testvectors: bool = True) -> dict:
-    """Write the whole bundle into `out` (emptied first) and return its verified manifest."""
-    from .testvectors import write_testvectors  # imports onnx-free torch references only
-
+def export_bundle(ck: Checkpoint, out: str | Path, site: str = "down_proj_input", testvectors: bool = True,
+                  timings: dict[str, float] | None = None) -> dict:
+    """Write the whole bundle into `out` (emptied first) and return its verified manifest.
+    `timings`, when given, receives the seconds each step took."""
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     torch.manual_seed(0)
     names: list[str] = []
-    timings = {}
+    timings = {} if timings is None else timings
     for step, fn in [("vision", lambda: export_vision(ck, out)), ("embed", lambda: export_embed(ck, out)),
                      ("decoder", lambda: export_decoder(ck, site, out)),
                      ("gradient", lambda: export_gradient(ck, site, out)), ("readout", lambda: write_readout(ck, out))]:
@@ -163,10 +164,9 @@ def export_bundle(ck: Checkpoint, out: str | Path, site: str = "down_proj_input"
         t0 = time.perf_counter()
         names += write_testvectors(ck, site, out)
         timings["testvectors"] = time.perf_counter() - t0
+        log.info("testvectors: %.1fs", timings["testvectors"])
     B.write_manifest(out, manifest(ck, site, B.file_entries(out, names)))
-    m = B.load_manifest(out)
-    m["_timings"] = timings  # returned to the caller only, never written
-    return m
+    return B.load_manifest(out)
 
 
 def onnx_io(path: Path) -> dict:

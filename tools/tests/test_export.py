@@ -259,4 +259,3 @@ def test_manifest_describes_the_model(bundle):
     cls = 1 if bundle.name == "llava" else 0
     assert m["image"]["clsTokens"] == cls and m["imageTokens"] == 16 + cls
     assert m["prompt"]["prefixIds"][0] == m["bosId"]
-    assert (bundle.dir / "bundle.json").read_text().count("_timings") == 0
