@@ -142,11 +142,18 @@ function groupBy<T>(items: T[], key: (t: T) => number): Map<number, T[]> {
   return m;
 }
 
+/** What mask decoding needs of an annotation (a COCO annotation, or a literal in code). */
+export interface AnnLike {
+  id: number;
+  bbox: readonly number[];
+  segmentation?: Segmentation;
+}
+
 /**
  * Decode an annotation to a row-major h×w mask (segmentation; bbox when it has none).
  * A bbox outside the image → BBoxOutOfBoundsError; a mask with no pixels → EmptyMaskError.
  */
-export function annToMask(ann: Pick<CocoAnnotation, "id" | "bbox" | "segmentation">, h: number, w: number): Uint8Array {
+export function annToMask(ann: AnnLike, h: number, w: number): Uint8Array {
   const item = `annotation ${ann.id}`;
   checkBbox(ann, h, w);
   const seg = ann.segmentation;
@@ -157,7 +164,7 @@ export function annToMask(ann: Pick<CocoAnnotation, "id" | "bbox" | "segmentatio
 }
 
 /** COCO boxes may touch the border; allow a small float slack as real annotations have. */
-export function checkBbox(ann: Pick<CocoAnnotation, "id" | "bbox">, h: number, w: number, slack = 1): void {
+export function checkBbox(ann: Pick<AnnLike, "id" | "bbox">, h: number, w: number, slack = 1): void {
   const [x, y, bw, bh] = ann.bbox;
   if (bw < 0 || bh < 0 || x < -slack || y < -slack || x + bw > w + slack || y + bh > h + slack) {
     throw new BBoxOutOfBoundsError(`annotation ${ann.id}`, `bbox [${ann.bbox.join(", ")}] lies outside the ${w}x${h} image`);

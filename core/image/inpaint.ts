@@ -1,7 +1,7 @@
 /** Object removal by inpainting, behind a small interface so a learned inpainter can be plugged in. */
-import type { CocoAnnotation } from "../data/coco.js";
+import { annToMask, type AnnLike } from "../data/coco.js";
 import { EmptyMaskError } from "../data/errors.js";
-import { bboxToMask, dilateMask, maskArea, segmentationToMask } from "../data/mask.js";
+import { dilateMask } from "../data/mask.js";
 import { loadCv } from "./cv.js";
 import { assertRgb, type RgbImage } from "./io.js";
 
@@ -41,12 +41,9 @@ export function teleaInpainter({ radius = 3 }: { radius?: number } = {}): Inpain
 
 /**
  * The inpainting mask of an annotation: its segmentation (bbox when it has none) decoded at
- * h×w and dilated by `dilation` px with a square kernel. A mask with no pixels is an EmptyMaskError.
+ * h×w, checked (bbox inside the image, mask not empty) and dilated by `dilation` px with a
+ * square kernel, like cv2.dilate with a (2·dilation+1)² kernel of ones.
  */
-export function objectMask(ann: Pick<CocoAnnotation, "id" | "bbox" | "segmentation">, h: number, w: number, dilation = 0): Uint8Array {
-  const item = `annotation ${ann.id}`;
-  const hasSeg = ann.segmentation && (Array.isArray(ann.segmentation) ? ann.segmentation.length > 0 : true);
-  const base = hasSeg ? segmentationToMask(ann.segmentation!, h, w, item) : bboxToMask(ann.bbox, h, w);
-  if (maskArea(base) === 0) throw new EmptyMaskError(item, "mask has zero area");
-  return dilateMask(base, h, w, dilation);
+export function objectMask(ann: AnnLike, h: number, w: number, dilation = 0): Uint8Array {
+  return dilateMask(annToMask(ann, h, w), h, w, dilation);
 }
