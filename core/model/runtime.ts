@@ -506,8 +506,9 @@ class Runtime implements ModelRuntime {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.queue;
+    // Refuse new work at once, let queued work finish, then free the sessions.
     this.closed = true;
+    await this.queue;
     await Promise.all(Object.values(this.s).map((s) => s.release()));
   }
 }

@@ -272,7 +272,10 @@ describe("bad input gets typed errors", () => {
       rmSync(dir, { recursive: true, force: true });
     }
     const closed = await loadModel(DIR, { verifyHashes: false });
-    await closed.close();
+    const running = closed.caption([{ pixels: pixels[0] }], { maxNewTokens: 4, stopAtEos: false });
+    const closing = closed.close();
     await expectModelError(() => closed.caption([{ pixels: pixels[0] }]), "closed");
+    expect((await running)[0].ids).toHaveLength(4); // work queued before close() still finishes
+    await closing;
   });
 });
