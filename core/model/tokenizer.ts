@@ -33,6 +33,7 @@ export function loadTokenizer(json: unknown, where = "tokenizer.json"): BundleTo
       });
     },
     decode(ids) {
+      if (ids.length === 0) return ""; // a caption that is EOS at once (the library rejects [])
       return tok.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false });
     },
     idToToken(id) {
