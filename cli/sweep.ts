@@ -353,11 +353,12 @@ export function registerSweep(program: Command): void {
         if (o.json) return console.log(JSON.stringify({ sweepId: id, status: d.status.name, phase, memo: d.memo, progress }, null, 2));
         console.log(`sweep ${id}: ${d.status.name}, phase ${phase ?? "?"} (started ${d.startTime.toISOString()}${d.closeTime ? `, closed ${d.closeTime.toISOString()}` : ""})`);
         console.log(`Temporal:  ${uiLink(t, id)}`);
+        if (d.status.name === "COMPLETED") printResult(await h.result());
         if (progress) {
           console.log(progressLine(progress));
           for (const [c, s] of Object.entries(progress.concepts)) console.log(`  ${c.padEnd(16)} ${s.phase.padEnd(10)} samples ${s.samples.done}/${s.samples.total}, rejected ${s.rejected}, failures ${s.failures}`);
           for (const f of progress.failures) console.log(`  ✗ ${f.item}: ${f.reason}`);
-        } else console.log("(no progress: no worker answered the query)");
+        } else if (d.status.name === "RUNNING") console.log("(no progress yet: no worker answered the query)");
         if (d.status.name === "FAILED") console.log(`failure: ${causeOf(await h.result().catch((e) => e))}`);
       });
     });

@@ -55,6 +55,8 @@ export interface ConceptWorkflowResult {
   rejected: number;
   calibration?: CalibrationResult["summary"];
   steps: ConceptProgress["steps"];
+  /** The final progress (a parent must not rely on the last signal having arrived first). */
+  progress: ConceptProgress;
 }
 
 /** The bare reason of a failed activity or child (bad-input failures carry it in details[0]). */
@@ -104,7 +106,7 @@ export async function conceptWorkflow(input: ConceptWorkflowInput): Promise<Conc
 
   let calibration: CalibrationResult | undefined;
   const result = (outcomes: (SampleOutcome | null)[]): ConceptWorkflowResult => ({
-    concept, outcomes, failures: progress.failures, rejected: progress.rejected, calibration: calibration?.summary, steps: progress.steps,
+    concept, outcomes, failures: progress.failures, rejected: progress.rejected, calibration: calibration?.summary, steps: progress.steps, progress,
   });
 
   try {

@@ -182,7 +182,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepWor
         return;
       }
       // A child's final result is the truth (its last progress signal may not have arrived).
-      children.set(concept, { ...children.get(concept)!, phase: "done", failures: r.failures, rejected: r.rejected, steps: r.steps });
+      children.set(concept, r.progress);
       outcomes.push(...r.outcomes.filter((o): o is SampleOutcome => o !== null));
       failures.push(...r.failures);
       rejected += r.rejected;
