@@ -290,8 +290,8 @@ class Runtime implements ModelRuntime {
     return feeds;
   }
 
-  /** Prefill feeds for B prompts; delta rows [L*D] or undefined (zeros). */
-  private prefillFeeds(embeds: Float32Array, B: number, deltas: (Float32Array | undefined)[]): Record<string, ort.Tensor> {
+  /** Prefill feeds for B prompts; delta rows [L*D] or undefined (zeros); taps at the image positions if asked. */
+  private prefillFeeds(embeds: Float32Array, B: number, deltas: (Float32Array | undefined)[], taps = false): Record<string, ort.Tensor> {
     const { hidden: H, layers: L, ffn: D, imageTokens: P } = this.geo;
     const T = embeds.length / (B * H);
     const start = this.prefix.length;
@@ -305,12 +305,14 @@ class Runtime implements ModelRuntime {
       const d = deltas[b];
       if (d) delta.set(d, b * L * D);
     }
+    const tapPos = taps ? BigInt64Array.from({ length: P }, (_, p) => BigInt(start + p)) : new BigInt64Array(0);
     return {
       inputs_embeds: f32(embeds, [B, T, H]),
       attention_mask: i64(mask, [B, T]),
       position_ids: i64(pos, [B, T]),
       delta_mask: f32(dmask, [B, T]),
       ffn_delta: f32(delta, [B, L, D]),
+      tap_positions: i64(tapPos, [tapPos.length]),
       ...this.emptyPast(B),
     };
   }
@@ -330,23 +332,18 @@ class Runtime implements ModelRuntime {
     return this.exclusive(async () => {
       const embeds = await this.imageEmbedsOf(items);
       const { layers: L, ffn: D, vocab: V, imageTokens: P, promptLength: T } = this.geo;
-      const start = this.prefix.length;
       const out: PrefillResult[] = [];
       for (let i = 0; i < items.length; i += this.maxBatch) {
         const chunk = embeds.slice(i, i + this.maxBatch);
         const deltas = items.slice(i, i + this.maxBatch).map((it) => it.delta);
-        const res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(chunk), chunk.length, deltas), ["logits", "ffn_act"]);
+        const res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(chunk), chunk.length, deltas, true), ["logits", "ffn_act"]);
         const logits = f32Data(res.logits); // [B,T,V]
-        const act = f32Data(res.ffn_act); // [B,L,T,D]
-        chunk.forEach((_, b) => {
-          // [L,P,D] from [L,T,D]: one contiguous P*D block per layer.
-          const a = new Float32Array(L * P * D);
-          for (let l = 0; l < L; l++) {
-            const src = ((b * L + l) * T + start) * D;
-            a.set(act.subarray(src, src + P * D), l * P * D);
-          }
-          out.push({ logits: logits.subarray(b * T * V, (b + 1) * T * V), act: { data: a, dims: [L, P, D] } });
-        });
+        const act = f32Data(res.ffn_act); // [B,L,P,D]: each row's [L,P,D] is one contiguous block, returned as a view
+        const n = L * P * D;
+        chunk.forEach((_, b) => out.push({
+          logits: logits.subarray(b * T * V, (b + 1) * T * V),
+          act: { data: act.subarray(b * n, (b + 1) * n), dims: [L, P, D] },
+        }));
       }
       return out;
     });
@@ -454,6 +451,7 @@ class Runtime implements ModelRuntime {
         position_ids: i64(new BigInt64Array(n).fill(BigInt(past)), [n, 1]),
         delta_mask: f32(zeroMask.subarray(0, n), [n, 1]),
         ffn_delta: f32(zeroDelta.subarray(0, n * L * D), [n, L, D]),
+        tap_positions: i64(new BigInt64Array(0), [0]),
       };
       for (let l = 0; l < L; l++) {
         feeds[`past_key_values.${l}.key`] = takeRows(res[`present.${l}.key`], keep);

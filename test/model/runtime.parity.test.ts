@@ -8,7 +8,9 @@ import { loadModel, type ModelRuntime } from "../../core/model/runtime.js";
 import { decodeSafetensors, type Tensor } from "../../core/store/safetensors.js";
 
 const BUNDLES = [
-  { name: "tiny random LLaVA (test/fixtures)", dir: "test/fixtures/model/tiny-random" },
+  { name: "tiny random LLaVA, family tiny (test/fixtures)", dir: "test/fixtures/model/tiny-random" },
+  // family llava: CLS kept (P = 16 + 1), 1 KV head, CLIP crop, the default multi-token LLaVA prompt
+  { name: "tiny random LLaVA, family llava (test/fixtures)", dir: "test/fixtures/model/llava-random" },
   { name: "models/tiny (trained default)", dir: "models/tiny" },
 ];
 
