@@ -9,7 +9,8 @@
 // checkpoint in .cache/tiny-ckpt when they are the same weights, else a random checkpoint with the
 // default tiny model's architecture exported to .cache/bench/ (built on first use, ~1.5 min).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,12 +42,24 @@ function resolveModel(): { ckpt: string; bundle: string; what: string } {
     }
   }
   const ckpt = join(ROOT, ".cache", "bench", "ckpt"), bundle = join(ROOT, ".cache", "bench", "bundle");
-  if (!existsSync(join(bundle, "bundle.json"))) {
-    log("building a random checkpoint with the tiny model's architecture and exporting it (once)");
+  // Rebuilt whenever the exporter's code changes (the stamp is a hash of it).
+  const stampFile = join(ROOT, ".cache", "bench", "exporter.sha256");
+  const stamp = exporterHash();
+  if (!existsSync(join(bundle, "bundle.json")) || !existsSync(stampFile) || readFileSync(stampFile, "utf8") !== stamp) {
+    log("building a random checkpoint with the tiny model's architecture and exporting it (~1.5 min, once per exporter version)");
     py([REF, "make-checkpoint", "--out", ckpt], true);
     py([join(ROOT, "tools", "export_bundle.py"), "--family", "tiny", "--model", ckpt, "--out", bundle, "--no-testvectors"], true);
+    writeFileSync(stampFile, stamp);
   }
   return { ckpt, bundle, what: "random weights, tiny architecture (.cache/bench)" };
+}
+
+function exporterHash(): string {
+  const h = createHash("sha256");
+  const dir = join(ROOT, "tools", "kneuron_tools");
+  for (const f of [join(ROOT, "tools", "export_bundle.py"), join(ROOT, "tools", "ref", "hooked_generate.py"),
+    ...readdirSync(dir).filter((f) => f.endsWith(".py")).sort().map((f) => join(dir, f))]) h.update(f).update(readFileSync(f));
+  return h.digest("hex");
 }
 
 /** Deterministic S×S test images: colour gradients with a bright square in different places. */
