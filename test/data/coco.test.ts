@@ -17,6 +17,7 @@ import {
   rleToString,
   SegmentationError,
   segmentationToMask,
+  streamSections,
 } from "../../core/data/index.js";
 import { LocalStore } from "../../core/store/index.js";
 
@@ -60,6 +61,30 @@ describe("COCO loader on a real-format fixture (polygons, compressed and uncompr
     expect(b.annotations).toEqual(a.annotations);
     expect(b.categories).toEqual(a.categories);
     expect(b.captions).toEqual(a.captions);
+  });
+
+  it("the streaming scan agrees with JSON.parse across chunk boundaries, escapes and unicode", async () => {
+    const doc = {
+      info: { description: 'has "quotes", [brackets] and {braces} \\ ok', images: [1] },
+      images: [{ id: 1, file_name: "caf\u00e9 [1].png", width: 3, height: 2 }, { id: 2, file_name: "b\\\"c}.png", width: 1, height: 1 }],
+      licenses: [],
+      annotations: [{ id: 5, image_id: 1, bbox: [0, 0, 1, 1], segmentation: [[0, 0, 1, 0, 1, 1]], note: "ünïcödé ✓ ]}" }],
+      categories: [{ id: 1, name: "bear", supercategory: "animal" }],
+      extra: ["x", 1, null],
+    };
+    const text = JSON.stringify(doc, null, 1);
+    for (const size of [1, 3, 7, 64, 1 << 16]) {
+      const bytes = Buffer.from(text);
+      async function* chunks() {
+        for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+      }
+      const r = await streamSections(chunks(), "doc.json");
+      expect(r, `chunk size ${size}`).toEqual({ images: doc.images, annotations: doc.annotations, categories: doc.categories });
+    }
+    const chunksOf = (t: string) => (async function* () { yield Buffer.from(t); })();
+    await expect(streamSections(chunksOf('{"images": [{"id": 1}, {"id": 2, ]}'), "bad.json")).rejects.toThrow(/bad\.json: images\[1\]: not valid JSON/);
+    await expect(streamSections(chunksOf('{"info": {}}'), "noimg.json")).rejects.toThrow(/no "images" array/);
+    await expect(streamSections(chunksOf('{"images": [{"id": 1}'), "cut.json")).rejects.toThrow(/truncated/);
   });
 
   it("builds lazy indexes: images, annotations per image, categories, captions", async () => {
