@@ -8,6 +8,7 @@ import { Command } from "commander";
 import { registerData } from "./data.js";
 import { registerDev } from "./dev.js";
 import { registerModel } from "./model.js";
+import { registerReport } from "./report.js";
 import { registerSweep } from "./sweep.js";
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerData(program);
   registerModel(program);
   registerSweep(program);
+  registerReport(program);
   return program;
 }
 

@@ -1,0 +1,145 @@
+// Builds a sweep's report from stored artifacts alone (nothing is recomputed) and writes it to
+// the ArtifactStore as one step: index.html plus the images and result files beside it, so the
+// step directory (or an export of it) opens from disk with no server.
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { extname, join, resolve } from "node:path";
+import { z } from "zod";
+import type { SweepResults } from "../core/pipeline/aggregate.js";
+import type { SweepPlan } from "../core/pipeline/plan.js";
+import { parseSpec, type SweepSpec } from "../core/spec.js";
+import { ArtifactNotFoundError, type ArtifactStore, isComplete, readStep, safeSegment, stepKey, writeStep } from "../core/store/index.js";
+import { renderReport, type SampleImages } from "./render.js";
+
+export class ReportError extends Error {
+  constructor(readonly item: string, readonly problem: string) {
+    super(`report: ${item}: ${problem}`);
+    this.name = "ReportError";
+  }
+}
+
+const Latest = z.object({ resultsKey: z.string(), planKey: z.string().optional() });
+/** The parts of results.json the page cannot do without; the rest is read as typed. */
+const ResultsShape = z.looseObject({
+  sweepId: z.string(), concepts: z.array(z.string()), methods: z.array(z.string()), levels: z.array(z.number()),
+  table2: z.array(z.unknown()), table3: z.array(z.unknown()), table4: z.array(z.unknown()), calibration: z.array(z.unknown()),
+  layers: z.record(z.string(), z.array(z.number())), samples: z.array(z.unknown()), interpretations: z.array(z.unknown()),
+  examples: z.array(z.unknown()), failures: z.array(z.unknown()),
+});
+
+/** The result files copied beside the page for download. */
+const DOWNLOADS = ["results.json", "table2.csv", "table3.csv", "table4.csv", "layers.csv", "neurons.csv", "samples.csv", "examples.csv"];
+
+export interface BuildReportOptions {
+  store: ArtifactStore;
+  /** The sweep whose `sweeps/<id>/latest.json` names the results; or give resultsKey directly. */
+  sweepId?: string;
+  resultsKey?: string;
+}
+
+export interface BuiltReport {
+  /** The report step's key; its `index.html` is the page. */
+  key: string;
+  /** File names in the step (index.html first). */
+  files: string[];
+  /** True when an identical report was already in the store. */
+  reused: boolean;
+}
+
+async function readJsonFile<T>(store: ArtifactStore, key: string, what: string): Promise<T> {
+  try {
+    return JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
+  } catch (e) {
+    if (e instanceof ArtifactNotFoundError) throw new ReportError(what, `not in the store (${key})`);
+    throw new ReportError(what, `unreadable ${key}: ${(e as Error).message}`);
+  }
+}
+
+async function openStep(store: ArtifactStore, key: string, what: string) {
+  try {
+    return await readStep(store, key);
+  } catch (e) {
+    if (e instanceof ArtifactNotFoundError) throw new ReportError(what, `step ${key} is not finished or absent`);
+    throw e;
+  }
+}
+
+export async function buildReport(opts: BuildReportOptions): Promise<BuiltReport> {
+  const { store } = opts;
+  let resultsKey = opts.resultsKey;
+  let planKey: string | undefined;
+  if (!resultsKey) {
+    if (!opts.sweepId) throw new ReportError("buildReport", "give a sweepId or a resultsKey");
+    const p = Latest.safeParse(await readJsonFile(store, `sweeps/${safeSegment(opts.sweepId)}/latest.json`, `sweep ${opts.sweepId}`));
+    if (!p.success) throw new ReportError(`sweep ${opts.sweepId}`, "latest.json has no resultsKey (has the sweep finished?)");
+    ({ resultsKey, planKey } = p.data);
+  }
+  const resultsStep = await openStep(store, resultsKey, "results");
+  const rawResults = await resultsStep.readJson<unknown>("results.json");
+  const shape = ResultsShape.safeParse(rawResults);
+  if (!shape.success) throw new ReportError(`results ${resultsKey}`, `results.json is not a sweep result: ${z.prettifyError(shape.error).replace(/\n/g, "; ")}`);
+  const results = rawResults as SweepResults;
+  const sweepId = safeSegment(opts.sweepId ?? results.sweepId);
+
+  // The spec is stored by the Temporal path; a direct run has none (the page says so).
+  let spec: SweepSpec | null = null;
+  if (await store.has(`sweeps/${sweepId}/spec.json`)) spec = parseSpec(await readJsonFile(store, `sweeps/${sweepId}/spec.json`, "spec"));
+
+  const plan = planKey ? await (await openStep(store, planKey, "plan")).readJson<SweepPlan>("plan.json") : null;
+  const files: Record<string, Uint8Array | string> = {};
+  const images: Record<string, SampleImages> = {};
+  const missing: Record<string, string[]> = {};
+  // Content-addressed names: an image shared by samples (or rebuilt unchanged) is stored once.
+  const place = (bytes: Uint8Array, ext: string) => {
+    const name = `img-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}${ext}`;
+    files[name] = bytes;
+    return name;
+  };
+  for (const s of results.samples) {
+    const im: SampleImages = (images[s.sampleId] = {});
+    const miss = (missing[s.sampleId] = [] as string[]);
+    const file = plan?.samples.find((p) => p.id === s.sampleId)?.file;
+    if (file) {
+      try {
+        im.original = place(new Uint8Array(await readFile(file)), extname(file).toLowerCase() || ".png");
+      } catch (e) {
+        miss.push(`original image ${file} is not readable here (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+    } else miss.push(plan ? "sample not in the plan" : "no plan recorded, so no original image");
+    const inpaint = await openStep(store, s.inpaintKey, `inpainting of ${s.sampleId}`);
+    im.inpainted = place(await inpaint.read("inpainted.png"), ".png");
+    if (inpaint.manifest.files["mask.png"]) im.mask = place(await inpaint.read("mask.png"), ".png");
+    if (s.heatmapKey) {
+      const interp = await openStep(store, s.heatmapKey, `interpretation of ${s.sampleId}`);
+      if (interp.manifest.files["heatmap.png"]) im.heatmap = place(await interp.read("heatmap.png"), ".png");
+      else miss.push("no heatmap (the two-stage group is empty)");
+    }
+  }
+  const downloads = DOWNLOADS.filter((f) => resultsStep.manifest.files[f]);
+  for (const f of downloads) files[f] = await resultsStep.read(f);
+
+  const page = await renderReport({
+    results, spec, keys: { results: resultsKey, plan: planKey }, images, missing, downloads,
+    // The results' own time, not the build's: the same results give the same page (and key).
+    resultsAt: resultsStep.manifest.createdAt.replace(/\.\d+Z$/, "Z"),
+  });
+  files["index.html"] = page;
+  // Keyed by content: the same results rendered by the same code land on the same key.
+  const digest = Object.fromEntries(Object.entries(files).map(([n, b]) => [n, createHash("sha256").update(b).digest("hex")]));
+  const key = stepKey(`sweeps/${sweepId}/report`, { resultsKey, files: digest });
+  const names = ["index.html", ...Object.keys(files).filter((n) => n !== "index.html").sort()];
+  const reused = await isComplete(store, key);
+  if (!reused) await writeStep(store, key, files, { step: `sweeps/${sweepId}/report`, resultsKey, planKey });
+  await store.put(`sweeps/${sweepId}/report.json`, JSON.stringify({ reportKey: key, resultsKey }));
+  return { key, files: names, reused };
+}
+
+/** Copies a report step into a local directory; returns the path of its index.html. */
+export async function exportReport(store: ArtifactStore, key: string, outDir: string): Promise<string> {
+  const step = await openStep(store, key, "report");
+  if (!step.manifest.files["index.html"]) throw new ReportError(`step ${key}`, "is not a report (no index.html)");
+  const dir = resolve(outDir);
+  await mkdir(dir, { recursive: true });
+  for (const name of Object.keys(step.manifest.files)) await writeFile(join(dir, name), await step.read(name));
+  return join(dir, "index.html");
+}
