@@ -9,13 +9,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultPayloadConverter } from "@temporalio/common";
-import type { temporal } from "@temporalio/proto";
+import { temporal } from "@temporalio/proto";
 import { generateSynthetic } from "../../core/data/synth/generate.js";
 import { createStore, isComplete } from "../../core/store/index.js";
 import type { SweepWorkflowResult } from "../../workflows/sweep.js";
 import { conceptWorkflowId, progressQuery } from "../../workflows/progress.js";
 import { PhaseKey } from "../../workflows/search-attributes.js";
 import { tempDir, useDevServices } from "../setup/services.js";
+import { PROJECT_ROOT } from "../../temporal.config.js";
 import { type Pool, smallSpec, snapshot, startPool, stepFiles, until } from "./pool.js";
 
 const dev = useDevServices();
@@ -67,6 +68,17 @@ async function perturbRunning(sweepId: string, concepts: string[]): Promise<numb
   }, 240_000);
 }
 
+/** With KNEURON_RECORD_HISTORIES=1: keep a finished sweep's histories for the replay test. */
+async function record(sweepId: string, concepts: string[], tag: string): Promise<void> {
+  if (process.env.KNEURON_RECORD_HISTORIES !== "1") return;
+  const dir = path.join(PROJECT_ROOT, "test", "fixtures", "sweep");
+  for (const [type, id] of [["sweepWorkflow", sweepId], ...concepts.map((c) => ["conceptWorkflow", conceptWorkflowId(sweepId, c)])]) {
+    // Binary protobuf: the JSON path needs one protobufjs instance, and this install has two.
+    const history = await pool.client.workflow.getHandle(id).fetchHistory();
+    writeFileSync(path.join(dir, `${type}-${tag}-${id.replace(/\//g, "_")}.history.bin`), temporal.api.history.v1.History.encode(history).finish());
+  }
+}
+
 async function expectSameAsReference(result: SweepWorkflowResult): Promise<void> {
   expect(result.resultsKey).toBe(ref.result.resultsKey);
   expect(await stepFiles(pool.store, result.resultsKey)).toEqual(ref.files);
@@ -81,6 +93,7 @@ describe("sweeps on Temporal", () => {
     const files = await stepFiles(pool.store, result.resultsKey);
     expect(Object.keys(files)).toEqual(expect.arrayContaining(["results.json", "table2.csv", "table3.csv", "table4.csv", "failures.json"]));
     ref = { result, files, keys: (await snapshot(pool.store)).keys };
+    await record(ID, spec.concepts, "ok");
 
     // Progress: every counted phase done; each concept its own child workflow `<sweepId>/<concept>`.
     const h = pool.client.workflow.getHandle(ID);
@@ -123,6 +136,7 @@ describe("sweeps on Temporal", () => {
 
     const bad = smallSpec({ dataset: { kind: "coco", dir: ds, split: "experiment" }, concepts: ["bus", "clock", "bear", "unicorn"] });
     const result = await pool.run("sweep-bad", bad);
+    await record("sweep-bad", ["clock", "bear"], "bad");
     const items = result.failures.map((f) => f.item);
     expect(items).toContain('concept "unicorn"');
     expect(result.failures.find((f) => f.item === 'concept "unicorn"')!.reason).toMatch(/not one of COCO 2017's 80 categories/);
