@@ -136,7 +136,8 @@ export async function planSweep(ctx: PipelineContext, sweepId: string, spec: Swe
   const key = await cachedStep(ctx, `sweeps/${safeSegment(sweepId)}/plan`, inputs, async () => {
     const coco = await loadCoco({ instancesPath: ds.instances, captionsPath: ds.captions });
     const failures: PlanFailure[] = [];
-    const wanted = spec.concepts.length ? spec.concepts : CONCEPTS.map((c) => c.name);
+    // Each concept once: a repeated name would sweep (and key) the same samples twice.
+    const wanted = [...new Set(spec.concepts.length ? spec.concepts : CONCEPTS.map((c) => c.name))];
     const concepts: string[] = [];
     for (const c of wanted) {
       try {
