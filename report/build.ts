@@ -35,6 +35,8 @@ export interface BuildReportOptions {
   /** The sweep whose `sweeps/<id>/latest.json` names the results; or give resultsKey directly. */
   sweepId?: string;
   resultsKey?: string;
+  /** The plan step of those results (for the original images); found via latest.json if omitted. */
+  planKey?: string;
 }
 
 export interface BuiltReport {
@@ -75,11 +77,19 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuiltReport
     ({ resultsKey, planKey } = p.data);
   }
   const resultsStep = await openStep(store, resultsKey, "results");
+  if (!resultsStep.manifest.files["results.json"]) throw new ReportError(`results ${resultsKey}`, "the step holds no results.json (not a sweep's results step)");
   const rawResults = await resultsStep.readJson<unknown>("results.json");
   const shape = ResultsShape.safeParse(rawResults);
   if (!shape.success) throw new ReportError(`results ${resultsKey}`, `results.json is not a sweep result: ${z.prettifyError(shape.error).replace(/\n/g, "; ")}`);
   const results = rawResults as SweepResults;
   const sweepId = safeSegment(opts.sweepId ?? results.sweepId);
+  // Given only a results key, the plan (original image paths) is the one the sweep's pointer
+  // names with those same results.
+  planKey ??= opts.planKey;
+  if (!planKey && (await store.has(`sweeps/${sweepId}/latest.json`))) {
+    const p = Latest.safeParse(await readJsonFile(store, `sweeps/${sweepId}/latest.json`, `sweep ${sweepId}`));
+    if (p.success && p.data.resultsKey === resultsKey) planKey = p.data.planKey;
+  }
 
   // The spec is stored by the Temporal path; a direct run has none (the page says so).
   let spec: SweepSpec | null = null;

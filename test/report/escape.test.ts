@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // Model output (captions, decoded tokens, reasons) must stay text: the escaping template in
 // isolation, then a whole rendered page with hostile captions checked in Chromium's DOM.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
