@@ -88,6 +88,42 @@ const sortableTh = (label: Part, col: number, extra = "") => html`<th scope="col
 
 // ---------------------------------------------------------------------------------- sections
 
+/** The paper's Table II averages (MiniGPT-4 on COCO), quoted for orientation only. */
+const PAPER_AVERAGES: Record<string, { s: number; r: number; score: number }> = {
+  "two-stage": { s: 0.7714, r: 0.6957, score: 0.7335 },
+  schwettmann: { s: 0.7459, r: 0.3742, score: 0.56 },
+  pan: { s: 0.3723, r: 0.735, score: 0.5537 },
+};
+
+/** The headline, read off the stored tables (which method leads where); no new numbers. */
+function summarySection(r: SweepResults): Html {
+  const avg = r.methods.map((m) => r.table2.find((x) => x.method === m && x.concept === "average" && x.sigma === "all"));
+  const scored = avg.filter((x): x is ResultRow => !!x && isNum(x.score));
+  const accepted = r.samples.filter((s) => s.status === "accepted").length;
+  const leader = (k: "suppression" | "retention" | "score") => {
+    const best = argmaxes(avg.map((x) => x?.[k]));
+    return best.size ? [...best].map((i) => methodLabel(r.methods[i])).join(" and ") : "no single method";
+  };
+  const medianLayer = (m: string) => {
+    const counts = r.layers[m] ?? [];
+    const total = counts.reduce((a, b) => a + b, 0);
+    let acc = 0;
+    for (let l = 0; l < counts.length; l++) if ((acc += counts[l]) * 2 >= total && total > 0) return l;
+    return undefined;
+  };
+  const nLayers = Math.max(0, ...Object.values(r.layers).map((c) => c.length));
+  const paper = r.methods.filter((m) => PAPER_AVERAGES[m]).map((m, i) => html`${i ? "; " : ""}${methodLabel(m)} S ${PAPER_AVERAGES[m].s.toFixed(4)}, R ${PAPER_AVERAGES[m].r.toFixed(4)}, score ${PAPER_AVERAGES[m].score.toFixed(4)}`);
+  return html`<section id="summary"><h2>Summary</h2>
+${scored.length ? html`<ul>
+<li>Averaged over knowledge and noise levels, the score (S + R)/2 is ${avg.map((x, i) => html`${i ? ", " : ""}${methodLabel(r.methods[i])} <strong>${f4(x?.score)}</strong>`)}: best <strong>${leader("score")}</strong>.
+Suppression is highest for ${leader("suppression")}, retention of other knowledge for ${leader("retention")}.</li>
+<li>Neurons concentrate (median layer, of ${nLayers}) at ${r.methods.map((m, i) => html`${i ? ", " : ""}${methodLabel(m)} L${medianLayer(m) ?? "—"}`)}.</li>
+<li>${accepted} of ${r.samples.length} samples met the paper's constraints and were scored${r.failures.length ? html`; ${r.failures.length} item(s) failed` : ""}.</li>
+</ul>` : html`<p class="empty">No sample met the paper's constraints (${r.samples.length} rejected${r.failures.length ? html`, ${r.failures.length} failed` : ""}), so there is nothing to compare: see <a href="#problems">Rejected samples</a>. A model whose captions mention the knowledge is needed.</p>`}
+<p class="dim">For orientation, the paper (MiniGPT-4 on COCO, absolute σ 40/80/120) reports averages ${paper}. A different model, data and noise scale make the numbers comparable in ranking only.</p>
+</section>`;
+}
+
 function setupSection(inp: ReportInput): Html {
   const r = inp.results;
   const s = inp.spec;
@@ -233,7 +269,7 @@ ${examples}</tbody></table></div></div>`;
   return html`<section id="knowledge"><h2>Per knowledge — Fig. 3 and Table I</h2>
 <p>For each sample: the image, the inpainting mask, the inpainted image and the activation heatmap of the top-5 two-stage neurons (largest activation drop), the decoded tokens of each method's top neurons,
 and the captions: original, inpainted, and under noise on each method's neurons. <mark class="t">Highlighted</mark>: the sample's knowledge; <mark class="o">underlined</mark>: other knowledge.</p>
-${concepts.map((c) => html`<h3 id="k-${c.replace(/[^A-Za-z0-9_-]/g, "_")}">${c}</h3>${r.samples.filter((s) => s.concept === c).map(sample)}${r.samples.some((s) => s.concept === c) ? "" : html`<p class="empty">No sample of this knowledge.</p>`}`)}
+${concepts.map((c) => html`<h3 class="k" id="k-${c.replace(/[^A-Za-z0-9_-]/g, "_")}">${c}</h3>${r.samples.filter((s) => s.concept === c).map(sample)}${r.samples.some((s) => s.concept === c) ? "" : html`<p class="empty">No sample of this knowledge.</p>`}`)}
 </section>`;
 }
 
@@ -257,7 +293,8 @@ main{max-width:1180px;margin:0 auto;padding:1.2rem 1.5rem 3rem}
 header h1{font-size:1.6rem;margin:.2rem 0}
 nav{font-size:.9rem;margin:.6rem 0 1rem;display:flex;flex-wrap:wrap;gap:.3rem 1rem}
 h2{font-size:1.25rem;border-bottom:2px solid var(--fg);padding-bottom:.2rem;margin-top:2.2rem}
-h3{font-size:1.1rem;margin:1.6rem 0 .5rem;text-transform:capitalize}
+h3{font-size:1.1rem;margin:1.6rem 0 .5rem}
+h3.k{text-transform:capitalize}
 h4{font-size:.95rem;margin:.2rem 0 .4rem;font-weight:600}
 .dim{color:var(--dim);font-size:.85em}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
@@ -316,7 +353,7 @@ const cspHash = (s: string) => `'sha256-${createHash("sha256").update(s).digest(
 
 export async function renderReport(inp: ReportInput): Promise<string> {
   const r = inp.results;
-  const sections = [setupSection(inp), await table2Section(r), table3Section(r), await layersSection(r), table4Section(r, inp.spec), knowledgeSection(inp), problemsSection(r)];
+  const sections = [summarySection(r), setupSection(inp), await table2Section(r), table3Section(r), await layersSection(r), table4Section(r, inp.spec), knowledgeSection(inp), problemsSection(r)];
   // Defence in depth beside the escaping: only our own script (by hash) may run, nothing is fetched.
   const csp = `default-src 'none'; img-src 'self' data: file:; style-src 'unsafe-inline'; script-src ${cspHash(SORT_SCRIPT)}; base-uri 'none'; form-action 'none'`;
   const page = html`<!doctype html>
@@ -328,7 +365,7 @@ export async function renderReport(inp: ReportInput): Promise<string> {
 <body><main>
 <header><h1>Knowledge neurons — sweep <code>${r.sweepId}</code></h1>
 <p class="dim">Two-stage filtering (activation drop on the inpainted image, then GradCAM) against Schwettmann's and Pan's scores, evaluated by noise on the neurons. Results aggregated ${inp.resultsAt}; this page is built from the stored artifacts only.</p>
-<nav><a href="#setup">Setup</a><a href="#table2">Table II</a><a href="#table3">Table III</a><a href="#fig2">Fig. 2</a><a href="#table4">Table IV</a><a href="#knowledge">Per knowledge (Fig. 3, Table I)</a><a href="#problems">Rejected / failed</a></nav></header>
+<nav><a href="#summary">Summary</a><a href="#setup">Setup</a><a href="#table2">Table II</a><a href="#table3">Table III</a><a href="#fig2">Fig. 2</a><a href="#table4">Table IV</a><a href="#knowledge">Per knowledge (Fig. 3, Table I)</a><a href="#problems">Rejected / failed</a></nav></header>
 ${sections}
 <footer>Rebuild with <code>kneuron report ${r.sweepId}</code>. Numbers are rounded to 4 places; the CSV files beside this page hold full precision.</footer>
 </main><script>${raw(SORT_SCRIPT)}</script></body></html>
