@@ -116,11 +116,19 @@ export async function loadModel(bundleDir: string, opts: LoadModelOptions = {}):
       throw new BundleError(path, `onnxruntime cannot load it (${(e as Error).message})`);
     }
   };
-  const [vision, embed, decoder, gradient] = await Promise.all(
-    ["vision.onnx", "embed.onnx", "decoder.onnx", "gradient.onnx"].map(open));
-  const rt = new Runtime(bundleDir, manifest, tokenizer, { vision, embed, decoder, gradient }, opts);
-  await rt.init();
-  return rt;
+  const opened = await Promise.allSettled(["vision.onnx", "embed.onnx", "decoder.onnx", "gradient.onnx"].map(open));
+  const sessions = opened.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  try {
+    const failed = opened.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    const [vision, embed, decoder, gradient] = sessions;
+    const rt = new Runtime(bundleDir, manifest, tokenizer, { vision, embed, decoder, gradient }, opts);
+    await rt.init();
+    return rt;
+  } catch (e) {
+    await Promise.all(sessions.map((s) => s.release())); // sessions hold native memory
+    throw e;
+  }
 }
 
 type Sessions = Record<"vision" | "embed" | "decoder" | "gradient", ort.InferenceSession>;
@@ -158,7 +166,7 @@ class Runtime implements ModelRuntime {
   private readonly tokenEmbeds = new Map<number, Float32Array>();
   private readoutCache?: Promise<Readout>;
   private closed = false;
-  /** Runs on one set of sessions are serialised: ORT sessions are not reentrant per process here. */
+  /** Graph runs are serialised: a model worker does one thing at a time with all its threads. */
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
