@@ -111,6 +111,25 @@ describe("hostile captions in Chromium", () => {
     await page.close();
   });
 
+  it("shows an auto calibration grid with the chosen quantile pair marked", async () => {
+    const results = hostileResults();
+    const grid = [0.99, 0.999].flatMap((actQ, a) => [0, 0.5].map((gradQ, g) => ({ actQ, gradQ, score: 0.5 + a / 10 + g / 100, suppression: 0.6, retention: 0.4 + a / 10, neurons: 40 - 10 * a - 5 * g })));
+    results.calibration = [{ concept: "bear", chosen: { actQ: 0.999, gradQ: 0.5, score: 0.61, neurons: 25 }, grid }];
+    const file = join(dir, "auto.html");
+    await writeFile(file, await renderReport({ results, spec: null, keys: { results: "sweeps/x/results/1" }, images: {}, missing: {}, downloads: [], resultsAt: "2026-01-01T00:00:00Z" }));
+    const { page, problems } = await openWatched(browser, pathToFileURL(file).href);
+    const t = await page.$eval("#table4", (e) => ({
+      mode: e.querySelector("p strong")?.textContent,
+      cells: [...e.querySelectorAll("figure.grid tbody tr")].map((tr) => [...(tr as HTMLTableRowElement).cells].map((c) => (c as HTMLElement).innerText.split(/\s/)[0])),
+      chosen: [...e.querySelectorAll("figure.grid td.best")].map((c) => (c as HTMLElement).innerText),
+    }));
+    expect(problems).toEqual([]);
+    expect(t.mode).toBe("auto");
+    expect(t.cells).toEqual([["0.99", "0.5000", "0.5100"], ["0.999", "0.6000", "0.6100"]]);
+    expect(t.chosen).toEqual(["0.6100\nS 0.6000 · R 0.5000 · |N| 25"]);
+    await page.close();
+  });
+
   it("sorts a table by a column heading (and keeps it whole without script)", async () => {
     const file = join(dir, "index.html");
     const { page, problems } = await openWatched(browser, pathToFileURL(file).href);
