@@ -71,8 +71,8 @@ export interface TaskQueues {
   gpu: string;
 }
 
-/** Transient errors (S3 down, worker lost, server restart) are retried with backoff for ~2.5 minutes. */
-export const RETRY = { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "20 seconds", maximumAttempts: 12 } as const;
+/** Transient errors (S3 down, worker lost, server restart) are retried with backoff for ~3 minutes. */
+export const RETRY = { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "10 seconds", maximumAttempts: 20 } as const;
 
 export function activityOptions(queue: string, kind: "short" | "long", t: SweepTimeouts = {}): ActivityOptions {
   return {

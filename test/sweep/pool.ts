@@ -26,7 +26,7 @@ export const TEST_BUNDLE = process.env.KNEURON_TEST_BUNDLE
 export function smallSpec(over: Record<string, unknown> = {}): SweepSpec {
   return parseSpec({
     bundle: TEST_BUNDLE,
-    concepts: ["bus", "clock"],
+    concepts: ["clock", "bear"],
     samplesPerConcept: 1,
     noise: { levels: [1, 2, 4], draws: 2 },
     eval: { otherImages: 4, maxNewTokens: 12 },

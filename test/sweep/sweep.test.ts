@@ -90,6 +90,7 @@ describe("sweeps on Temporal", () => {
     const result = await pool.run(ID, spec);
     expect(result.samples).toBe(2);
     expect(result.failures).toEqual([]);
+    expect(result.rejected, `${spec.bundle} must accept a sample of ${spec.concepts} for the perturb faults`).toBeLessThan(2);
     const files = await stepFiles(pool.store, result.resultsKey);
     expect(Object.keys(files)).toEqual(expect.arrayContaining(["results.json", "table2.csv", "table3.csv", "table4.csv", "failures.json"]));
     ref = { result, files, keys: (await snapshot(pool.store)).keys };
@@ -227,10 +228,11 @@ describe("sweeps on Temporal", () => {
     const after = await snapshot(pool.store);
     for (const [k, manifest] of before.manifests) expect(after.manifests.get(k), k).toBe(manifest); // same createdAt: not rewritten
     expect(result.steps.reused).toBeGreaterThanOrEqual(before.manifests.size);
+    console.info(`(d) committed before resume: ${before.manifests.size} steps; resume reused ${result.steps.reused}, computed ${result.steps.computed}; rewritten: 0`);
     expect(result.steps.computed).toBeLessThanOrEqual(after.manifests.size - before.manifests.size);
   });
 
-  it("cancel stops a running sweep cleanly: sweep and concept workflows end CANCELLED, and it can be resumed", async () => {
+  it("`kneuron sweep cancel` stops a running sweep cleanly: sweep and concept workflows end CANCELLED", async () => {
     await pool.wipe();
     await pool.start("sweep-cancel", spec);
     await perturbRunning("sweep-cancel", spec.concepts);
