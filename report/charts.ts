@@ -31,7 +31,7 @@ export function layerChart(layers: Record<string, number[]>, methods: string[]):
   return renderSvg({
     ...base,
     data: { values },
-    width: Math.max(240, Math.min(900, nLayers * methods.length * 14)),
+    width: Math.max(360, Math.min(900, nLayers * methods.length * 14)),
     height: 220,
     mark: { type: "bar" },
     encoding: {

@@ -163,7 +163,10 @@ async function table2Section(r: SweepResults): Promise<Html> {
     return html`<tr class="${first ? "grp" : ""}${sigma === "all" ? " avg" : ""}"><th scope="row">${label}</th><td data-v="${sigma === "all" ? Infinity : sigma}">${sigma === "all" ? "avg" : sigma}</td><td class="num" data-v="${groups}">${groups}</td>${cells}</tr>`;
   };
   const sigmas: (number | "all")[] = [...r.levels, "all"];
-  const body = r.concepts.flatMap((c) => sigmas.map((s, i) => row(c, s, i === 0, c)));
+  // Knowledge without a scored group would be rows of dashes: named once below the table instead.
+  const scored = (c: string) => M.some((m) => (get(m, c, "all")?.groups ?? 0) > 0);
+  const unscored = r.concepts.filter((c) => !scored(c));
+  const body = r.concepts.filter(scored).flatMap((c) => sigmas.map((s, i) => row(c, s, i === 0, c)));
   const foot = sigmas.map((s, i) => row("average", s, i === 0, "Average"));
   // Chart: the averaged rows against σ.
   const chartRows = r.table2.filter((x): x is ResultRow & { sigma: number } => x.concept === "average" && x.sigma !== "all")
@@ -183,6 +186,7 @@ ${metrics.map((m) => html`<th scope="colgroup" colspan="${M.length}" class="metr
 <tbody>${body}</tbody>
 <tfoot>${foot}</tfoot>
 </table></div>
+${unscored.length ? html`<p class="dim">No scored neuron group (every sample rejected or failed): ${unscored.join(", ")}.</p>` : ""}
 ${chart ? html`<figure class="chart">${chart}<figcaption>Average over knowledge of S, R and the score per noise level (the Average rows of Table II).</figcaption></figure>` : html`<p class="empty">No scored neuron group: every sample was rejected or failed, so Table II has no numbers.</p>`}
 </section>`;
 }
@@ -245,10 +249,10 @@ function knowledgeSection(inp: ReportInput): Html {
     const ex = r.examples.filter((x) => x.sampleId === s.sampleId);
     const decoded = interp ? r.methods.filter((m) => interp.decoded[m]?.length).map((m) => html`<tr><th scope="row">${methodLabel(m)}</th>${interp.decoded[m].map((n) => html`<td><span class="nid">L${n.layer}.${n.index}</span> ${n.tokens.map((t) => html`<code>${t}</code> `)}</td>`)}</tr>`) : [];
     const levels = [...new Set(ex.map((x) => x.sigma))].sort((a, b) => a - b);
-    const examples = r.methods.flatMap((m) => levels.map((sg) => {
-      const e = ex.find((x) => x.method === m && x.sigma === sg);
-      return e ? html`<tr><th scope="row">${methodLabel(m)}</th><td class="num">${sg}</td><td>${markedCaption(e.caption, s.concept)}</td></tr>` : null;
-    }));
+    const examples = r.methods.flatMap((m) => {
+      const mine = levels.map((sg) => ex.find((x) => x.method === m && x.sigma === sg)).filter((e) => !!e);
+      return mine.map((e, i) => html`<tr class="${i === 0 ? "grp" : ""}">${i === 0 ? html`<th scope="rowgroup" rowspan="${mine.length}">${methodLabel(m)}</th>` : ""}<td class="num">${e.sigma}</td><td>${markedCaption(e.caption, s.concept)}</td></tr>`);
+    });
     const missing = inp.missing[s.sampleId] ?? [];
     const title = html`<code>${s.sampleId}</code> <span class="badge ${s.status}">${s.status}</span>${s.target ? html` target token <code>${s.target}</code>` : ""}`;
     const body = html`<div class="sbody"><div class="imgs">${img(im.original, `original image of ${s.sampleId}`, "original")}${img(im.inpainted, `inpainted image of ${s.sampleId}`, "inpainted")}${img(im.mask, `inpainting mask of ${s.sampleId}`, "mask (dilated)")}${s.heatmapKey || im.heatmap ? img(im.heatmap, `activation heatmap of ${s.sampleId}`, "heatmap, top-5 neurons") : ""}
@@ -269,7 +273,7 @@ ${examples}</tbody></table></div></div>`;
   return html`<section id="knowledge"><h2>Per knowledge — Fig. 3 and Table I</h2>
 <p>For each sample: the image, the inpainting mask, the inpainted image and the activation heatmap of the top-5 two-stage neurons (largest activation drop), the decoded tokens of each method's top neurons,
 and the captions: original, inpainted, and under noise on each method's neurons. <mark class="t">Highlighted</mark>: the sample's knowledge; <mark class="o">underlined</mark>: other knowledge.</p>
-${concepts.map((c) => html`<h3 class="k" id="k-${c.replace(/[^A-Za-z0-9_-]/g, "_")}">${c}</h3>${r.samples.filter((s) => s.concept === c).map(sample)}${r.samples.some((s) => s.concept === c) ? "" : html`<p class="empty">No sample of this knowledge.</p>`}`)}
+${concepts.map((c) => html`<h3 class="k" id="k-${c.replace(/[^A-Za-z0-9_-]/g, "_")}">${c}</h3>${r.samples.filter((s) => s.concept === c).sort((a, b) => Number(b.status === "accepted") - Number(a.status === "accepted")).map(sample)}${r.samples.some((s) => s.concept === c) ? "" : html`<p class="empty">No sample of this knowledge.</p>`}`)}
 </section>`;
 }
 
@@ -338,6 +342,8 @@ table.dec td{font-size:.82rem}
 table.dec caption,table.caps caption{text-align:left;font-size:.85rem;color:var(--dim);caption-side:top}
 .nid{color:var(--dim);font-size:.78rem;margin-right:.2rem}
 table.dec,table.caps{width:100%}
+table.caps tr.grp>*{border-top:1.5px solid #9a9aa0}
+table.caps th[rowspan]{vertical-align:middle}
 q.cap{quotes:none;overflow-wrap:anywhere}
 mark.t{background:#ffd54f;padding:0 .1em}
 mark.o{background:none;text-decoration:underline 2px #2874a6;text-underline-offset:2px}

@@ -82,12 +82,16 @@ describe(`sweep report in Chromium (${BUNDLE})`, () => {
   it("Table II holds results.json's suppression, retention and score per knowledge × σ, and the averages", async () => {
     const rows = await page.$$eval("table.t2 tbody tr, table.t2 tfoot tr", (trs) => trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((c) => c.textContent!.trim())));
     const sigmas = [...results.levels, "all" as const];
-    const expected = [...results.concepts, "average"].flatMap((concept) => sigmas.map((sigma) => {
+    // Knowledge with no scored group is named below the table, not given rows of dashes.
+    const scored = results.concepts.filter((c) => results.table2.some((r) => r.concept === c && r.groups > 0));
+    const expected = [...scored, "average"].flatMap((concept) => sigmas.map((sigma) => {
       const per = results.methods.map((m) => results.table2.find((r) => r.method === m && r.concept === concept && r.sigma === sigma)!);
       return [concept === "average" ? "Average" : concept, sigma === "all" ? "avg" : String(sigma), String(per[0].groups),
         ...(["suppression", "retention", "score"] as const).flatMap((k) => per.map((r) => f4(r[k])))];
     }));
     expect(rows).toEqual(expected);
+    const unscored = results.concepts.filter((c) => !scored.includes(c));
+    if (unscored.length) expect(await page.textContent("#table2")).toContain(`No scored neuron group (every sample rejected or failed): ${unscored.join(", ")}.`);
   });
 
   it("Table III holds the caption-quality means and names the BERTScore encoder", async () => {
