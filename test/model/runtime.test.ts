@@ -193,6 +193,15 @@ describe("preprocessing", () => {
   });
 });
 
+describe("tokenizer", () => {
+  it("behaves like Python tokenizers: unknown words → unk, decode skips specials without space clean-up", () => {
+    const t = rt.tokenizer;
+    const ids = t.encode("the bear , zzzz .");
+    expect(ids.map((id) => t.idToToken(id))).toEqual(["the", "bear", ",", "<unk>", "."]);
+    expect(t.decode([rt.manifest.bosId!, ...ids, rt.manifest.eosId])).toBe("the bear , .");
+  });
+});
+
 describe("prompt building", () => {
   it("reproduces the exporter's prompt ids from the bundle's template", () => {
     const tok = loadTokenizer(JSON.parse(readFileSync(join(DIR, "tokenizer.json"), "utf8")));
