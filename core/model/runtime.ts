@@ -224,10 +224,10 @@ class Runtime implements ModelRuntime {
     }
   }
 
-  private checkBatch(n: number, what: string, batch: number): void {
+  private checkBatch(n: number, what: string, batch: number, maxNewTokens = DEFAULT_MAX_NEW_TOKENS): void {
     if (n === 0) throw new ModelError("empty-batch", what, "no items given");
     if (!(Number.isInteger(batch) && batch >= 1)) throw new ModelError("batch-too-large", what, `batch size must be a positive integer, got ${batch}`);
-    checkBatchFits(this.geo, batch, this.budget);
+    checkBatchFits(this.geo, batch, this.budget, maxNewTokens);
   }
 
   private checkToken(id: number, item: string): void {
@@ -358,9 +358,9 @@ class Runtime implements ModelRuntime {
   }
 
   /** Validate caption/prefill items: an image (pixels or embeddings) and an optional delta each. */
-  private checkItems(items: PrefillItem[], what: string, batch: number): void {
+  private checkItems(items: PrefillItem[], what: string, batch: number, maxNewTokens?: number): void {
     if (!Array.isArray(items)) throw new ModelError("bad-item", what, "items must be an array");
-    this.checkBatch(items.length, what, batch);
+    this.checkBatch(items.length, what, batch, maxNewTokens);
     const { imageTokens: P, hidden: H, layers: L, ffn: D } = this.geo;
     items.forEach((it, k) => {
       if (it.imageEmbeds !== undefined) {
@@ -395,7 +395,7 @@ class Runtime implements ModelRuntime {
     if (this.geo.promptLength + maxNew > this.manifest.maxPositions) {
       throw new ModelError("bad-item", "maxNewTokens", `prompt ${this.geo.promptLength} + ${maxNew} new tokens exceeds the model's ${this.manifest.maxPositions} positions`);
     }
-    this.checkItems(items, "caption", Math.min(batch, items.length));
+    this.checkItems(items, "caption", Math.min(batch, items.length), maxNew);
     return this.exclusive(async () => {
       const embeds = await this.imageEmbedsOf(items);
       const out: Caption[] = new Array(items.length);
