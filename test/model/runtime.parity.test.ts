@@ -12,6 +12,8 @@ const BUNDLES = [
   // family llava: CLS kept (P = 16 + 1), 1 KV head, CLIP crop, the default multi-token LLaVA prompt
   { name: "tiny random LLaVA, family llava (test/fixtures)", dir: "test/fixtures/model/llava-random" },
   { name: "models/tiny (trained default)", dir: "models/tiny" },
+  // Any other exported bundle (e.g. a real LLaVA): KNEURON_PARITY_BUNDLES=dir1:dir2
+  ...(process.env.KNEURON_PARITY_BUNDLES ?? "").split(":").filter(Boolean).map((dir) => ({ name: dir, dir })),
 ];
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
