@@ -68,7 +68,7 @@ try {
   await page.getByText("User Metadata", { exact: true }).click();
   await page.waitForTimeout(3000);
   const text = await page.innerText("body");
-  console.log(`page shows: Running=${/running/i.test(text)}, phase=${/phase \*?\*?\w+/i.test(text)}, perturb=${/perturb \d+\/\d+/.test(text)}`);
+  console.log(`page shows: Running=${/running/i.test(text)}, phase=${/phase\s+\w+/i.test(text)}, perturb=${/perturb \d+\D\d+/.test(text)}`);
   await page.screenshot({ path: out, fullPage: false });
   console.log(`screenshot: ${out} (${url})`);
   await handle.cancel();
