@@ -84,6 +84,9 @@ function markedCaption(caption: string, concept: string): Html {
   return html`<q class="cap">${parts}</q>`;
 }
 
+const anchor = (prefix: string, name: string) => `${prefix}-${name.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+const conceptLink = (c: string) => html`<a href="#${anchor("k", c)}">${c}</a>`;
+
 const sortableTh = (label: Part, col: number, extra = "") => html`<th scope="col" data-col="${col}" class="${extra}">${label}</th>`;
 
 // ---------------------------------------------------------------------------------- sections
@@ -166,7 +169,7 @@ async function table2Section(r: SweepResults): Promise<Html> {
   // Knowledge without a scored group would be rows of dashes: named once below the table instead.
   const scored = (c: string) => M.some((m) => (get(m, c, "all")?.groups ?? 0) > 0);
   const unscored = r.concepts.filter((c) => !scored(c));
-  const body = r.concepts.filter(scored).flatMap((c) => sigmas.map((s, i) => row(c, s, i === 0, c)));
+  const body = r.concepts.filter(scored).flatMap((c) => sigmas.map((s, i) => row(c, s, i === 0, conceptLink(c))));
   const foot = sigmas.map((s, i) => row("average", s, i === 0, "Average"));
   // Chart: the averaged rows against σ.
   const chartRows = r.table2.filter((x): x is ResultRow & { sigma: number } => x.concept === "average" && x.sigma !== "all")
@@ -206,7 +209,7 @@ BERTScore F1 with <strong>${enc ? String(enc.name ?? "?") : "an unrecorded encod
 
 function table4Section(r: SweepResults, spec: SweepSpec | null): Html {
   const auto = spec ? spec.thresholds.mode === "auto" : r.calibration.length > 0;
-  const rows = r.table4.map((x) => html`<tr><th scope="row">${x.concept}</th><td><code>${x.sampleId}</code></td><td>${ruleText(x.act)}</td>${numCell(x.tauAct, false, fTau)}<td>${ruleText(x.grad)}</td>${numCell(x.tauGrad, false, fTau)}<td class="num" data-v="${x.candidates}">${x.candidates}</td><td class="num" data-v="${x.selected}">${x.selected}</td></tr>`);
+  const rows = r.table4.map((x) => html`<tr><th scope="row">${conceptLink(x.concept)}</th><td><a href="#${anchor("s", x.sampleId)}"><code>${x.sampleId}</code></a></td><td>${ruleText(x.act)}</td>${numCell(x.tauAct, false, fTau)}<td>${ruleText(x.grad)}</td>${numCell(x.tauGrad, false, fTau)}<td class="num" data-v="${x.candidates}">${x.candidates}</td><td class="num" data-v="${x.selected}">${x.selected}</td></tr>`);
   const grids = r.calibration.map((c) => {
     const aq = [...new Set(c.grid.map((g) => g.actQ))].sort((a, b) => a - b);
     const gq = [...new Set(c.grid.map((g) => g.gradQ))].sort((a, b) => a - b);
@@ -264,7 +267,7 @@ ${decoded.length ? html`<table class="dec"><caption>Decoded neurons: top-5 token
 <tr><th scope="row">Original</th><td class="num">—</td><td>${markedCaption(s.caption, s.concept)}</td></tr>
 <tr><th scope="row">Inpainted</th><td class="num">—</td><td>${markedCaption(s.inpaintedCaption, s.concept)}</td></tr>
 ${examples}</tbody></table></div></div>`;
-    const id = `s-${s.sampleId.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+    const id = anchor("s", s.sampleId);
     // Rejected samples fold away (the reason stays visible); they are also listed under "Rejected".
     return s.status === "accepted"
       ? html`<article class="sample accepted" id="${id}"><h4>${title}</h4>${body}</article>`
@@ -273,7 +276,7 @@ ${examples}</tbody></table></div></div>`;
   return html`<section id="knowledge"><h2>Per knowledge — Fig. 3 and Table I</h2>
 <p>For each sample: the image, the inpainting mask, the inpainted image and the activation heatmap of the top-5 two-stage neurons (largest activation drop), the decoded tokens of each method's top neurons,
 and the captions: original, inpainted, and under noise on each method's neurons. <mark class="t">Highlighted</mark>: the sample's knowledge; <mark class="o">underlined</mark>: other knowledge.</p>
-${concepts.map((c) => html`<h3 class="k" id="k-${c.replace(/[^A-Za-z0-9_-]/g, "_")}">${c}</h3>${r.samples.filter((s) => s.concept === c).sort((a, b) => Number(b.status === "accepted") - Number(a.status === "accepted")).map(sample)}${r.samples.some((s) => s.concept === c) ? "" : html`<p class="empty">No sample of this knowledge.</p>`}`)}
+${concepts.map((c) => html`<h3 class="k" id="${anchor("k", c)}">${c}</h3>${r.samples.filter((s) => s.concept === c).sort((a, b) => Number(b.status === "accepted") - Number(a.status === "accepted")).map(sample)}${r.samples.some((s) => s.concept === c) ? "" : html`<p class="empty">No sample of this knowledge.</p>`}`)}
 </section>`;
 }
 
@@ -282,7 +285,7 @@ function problemsSection(r: SweepResults): Html {
   return html`<section id="problems"><h2>Rejected samples and failed items</h2>
 <p>A rejected sample failed one of the paper's constraints (the original caption mentions the knowledge, the inpainted one does not, the mask covers no other object); a failed item hit bad input. Neither is dropped silently.</p>
 ${rejected.length ? html`<div class="scroll"><table class="sortable rej"><thead><tr>${sortableTh("Sample", 0)}${sortableTh("Knowledge", 1)}${sortableTh("Reasons", 2)}<th scope="col">Details</th></tr></thead>
-<tbody>${rejected.map((s) => html`<tr><td><code>${s.sampleId}</code></td><td>${s.concept}</td><td>${s.reasons.join(", ")}</td><td>${s.details.join("; ")}</td></tr>`)}</tbody></table></div>` : html`<p>No sample was rejected.</p>`}
+<tbody>${rejected.map((s) => html`<tr><td><a href="#${anchor("s", s.sampleId)}"><code>${s.sampleId}</code></a></td><td>${s.concept}</td><td>${s.reasons.join(", ")}</td><td>${s.details.join("; ")}</td></tr>`)}</tbody></table></div>` : html`<p>No sample was rejected.</p>`}
 <h3>Failed items</h3>
 ${r.failures.length ? html`<table class="fail"><thead><tr><th scope="col">Item</th><th scope="col">Reason</th></tr></thead><tbody>${r.failures.map((f) => html`<tr><td><code>${f.item}</code></td><td>${f.reason}</td></tr>`)}</tbody></table>` : html`<p>None.</p>`}
 </section>`;

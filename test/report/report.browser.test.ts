@@ -77,6 +77,11 @@ describe(`sweep report in Chromium (${BUNDLE})`, () => {
     expect(imgs).toHaveLength(expected);
     for (const i of imgs) expect(i, i.src ?? "").toMatchObject({ ok: true, w: expect.any(Number) });
     expect(imgs.filter((i) => i.w === 0)).toEqual([]);
+    // every in-page link lands on an element; every download link is a file beside the page
+    const links = await page.$$eval("a[href]", (as) => as.map((a) => a.getAttribute("href")!));
+    const dangling = await page.evaluate((hs) => hs.filter((h) => h.startsWith("#") && !document.getElementById(decodeURIComponent(h.slice(1)))), links);
+    expect(dangling).toEqual([]);
+    for (const h of links.filter((l) => !l.startsWith("#"))) expect(built.files, h).toContain(h);
   });
 
   it("Table II holds results.json's suppression, retention and score per knowledge × σ, and the averages", async () => {
