@@ -157,12 +157,12 @@ async function launch(t: Target, sweepId: string, spec: SweepSpec, o: StartOptio
       console.log(`sweep:     ${sweepId}${resumed ? " (resumed: finished steps are reused from the store)" : ""}`);
       console.log(`Temporal:  ${uiLink(t, sweepId)}`);
       console.log(`store:     ${t.store.describe()}`);
-      if (o.watch) await watch(client, sweepId);
+      if (o.watch) await watch(client, sweepId, t.store);
       else if (o.wait || o.workers) {
         const r = await client.workflow.getHandle(sweepId).result().catch((e) => {
           throw new Error(`sweep ${sweepId} failed: ${causeOf(e)}`);
         });
-        printResult(r);
+        printResult(r, t.store);
       }
       if (o.watch || o.wait || o.workers) await printResults(t, sweepId);
     });
@@ -192,9 +192,14 @@ async function specOf(t: Target, client: Client, sweepId: string): Promise<Sweep
 
 // ---------------------------------------------------------------------------------- progress
 
-function printResult(r: SweepWorkflowResult): void {
+/** A step's location a user can open: a directory for the local store, bucket + key for S3. */
+const locate = (store: ArtifactStore, key: string) =>
+  store.describe().startsWith("local:") ? path.join(store.describe().slice(6), key) : `${store.describe()} ${key}`;
+
+function printResult(r: SweepWorkflowResult, store?: ArtifactStore): void {
   console.log(`done:      ${r.samples} samples (${r.rejected} rejected by the paper's constraints), ${r.failures.length} failure(s); steps computed ${r.steps.computed}, reused ${r.steps.reused}`);
   for (const f of r.failures) console.log(`  ✗ ${f.item}: ${f.reason}`);
+  console.log(`report:    ${r.reportKey ? (store ? locate(store, r.reportKey) : r.reportKey) : "none (no report renderer is installed in the cpu worker)"}`);
 }
 
 function progressLine(p: SweepProgress): string {
@@ -203,7 +208,7 @@ function progressLine(p: SweepProgress): string {
 }
 
 /** Progress bars from the workflow's `progress` query until it closes (text lines when not a TTY). */
-export async function watch(client: Client, sweepId: string): Promise<SweepWorkflowResult> {
+export async function watch(client: Client, sweepId: string, store?: ArtifactStore): Promise<SweepWorkflowResult> {
   const handle = client.workflow.getHandle(sweepId);
   const tty = Boolean(process.stderr.isTTY);
   const multi = tty ? new cliProgress.MultiBar({ format: " {phase} |{bar}| {value}/{total}", hideCursor: true, clearOnComplete: false, stopOnComplete: false, barsize: 30 }, cliProgress.Presets.shades_classic) : undefined;
@@ -246,7 +251,7 @@ export async function watch(client: Client, sweepId: string): Promise<SweepWorkf
   const r = await result.catch((e) => {
     throw new Error(`sweep ${sweepId} failed: ${causeOf(e)}`);
   });
-  printResult(r);
+  printResult(r, store);
   return r;
 }
 
@@ -270,8 +275,7 @@ export async function printResults(t: Pick<Target, "store">, sweepId: string, ou
   if (!key) throw new Error(`sweep ${sweepId}: no results in ${t.store.describe()} yet`);
   const step = await readStep(t.store, key);
   const results = await step.readJson<SweepResults>("results.json");
-  const where = t.store.describe().startsWith("local:") ? path.join(t.store.describe().slice(6), key) : `${t.store.describe()} ${key}`;
-  console.log(`results:   ${where}/ (${Object.keys(step.manifest.files).join(", ")})`);
+  console.log(`results:   ${locate(t.store, key)}/ (${Object.keys(step.manifest.files).join(", ")})`);
   console.log("\n method       | suppression | retention | score  (mean over knowledge, all levels)");
   for (const r of results.table2.filter((r) => r.concept === "average" && r.sigma === "all")) {
     console.log(` ${r.method.padEnd(12)} | ${fmt(r.suppression).padStart(11)} | ${fmt(r.retention).padStart(9)} | ${fmt(r.score)}`);
@@ -353,7 +357,7 @@ export function registerSweep(program: Command): void {
         if (o.json) return console.log(JSON.stringify({ sweepId: id, status: d.status.name, phase, memo: d.memo, progress }, null, 2));
         console.log(`sweep ${id}: ${d.status.name}, phase ${phase ?? "?"} (started ${d.startTime.toISOString()}${d.closeTime ? `, closed ${d.closeTime.toISOString()}` : ""})`);
         console.log(`Temporal:  ${uiLink(t, id)}`);
-        if (d.status.name === "COMPLETED") printResult(await h.result());
+        if (d.status.name === "COMPLETED") printResult(await h.result(), t.store);
         if (progress) {
           console.log(progressLine(progress));
           for (const [c, s] of Object.entries(progress.concepts)) console.log(`  ${c.padEnd(16)} ${s.phase.padEnd(10)} samples ${s.samples.done}/${s.samples.total}, rejected ${s.rejected}, failures ${s.failures}`);
@@ -367,7 +371,7 @@ export function registerSweep(program: Command): void {
     .description("progress bars of a running sweep until it finishes")
     .action(async (id: string) => {
       const t = await target({});
-      await withClient(t, (client) => watch(client, id));
+      await withClient(t, (client) => watch(client, id, t.store));
       await printResults(t, id);
     });
 
