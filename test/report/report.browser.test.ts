@@ -20,8 +20,10 @@ import { buildReport, exportReport, ReportError, type BuiltReport } from "../../
 import { launchChromium, openWatched, type Watched } from "./browser.js";
 
 // The trained default bundle when present (accepted samples, full tables); the random-weight
-// fixture otherwise (every sample rejected: the empty-table and rejected-sample paths).
-const BUNDLE = existsSync("models/tiny/bundle.json") ? "models/tiny" : "test/fixtures/model/tiny-random";
+// fixture otherwise (every sample rejected: the empty-table and rejected-sample paths);
+// KNEURON_REPORT_BUNDLE=DIR and KNEURON_REPORT_CONCEPTS=a,b pick others.
+const BUNDLE = process.env.KNEURON_REPORT_BUNDLE ?? (existsSync("models/tiny/bundle.json") ? "models/tiny" : "test/fixtures/model/tiny-random");
+const CONCEPTS = (process.env.KNEURON_REPORT_CONCEPTS ?? "bear,bus").split(",");
 const SWEEP = "report-test";
 const f4 = (x: number | null) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(4) : "—");
 
@@ -41,7 +43,7 @@ describe(`sweep report in Chromium (${BUNDLE})`, () => {
     store = createStore({ kind: "local", dir: join(dir, "store") });
     let bert: ReturnType<typeof createBertScorer> | undefined;
     const spec = parseSpec({
-      bundle: BUNDLE, concepts: ["bear", "bus"], samplesPerConcept: 1, seed: 1,
+      bundle: BUNDLE, concepts: CONCEPTS, samplesPerConcept: 1, seed: 1,
       noise: { levels: [1, 4], draws: 2, relative: true },
       eval: { otherImages: 4, maxNewTokens: 24 },
     });
@@ -117,6 +119,16 @@ describe(`sweep report in Chromium (${BUNDLE})`, () => {
     for (const e of results.examples) expect(captions).toContain(e.caption);
     const rejected = await page.$$eval("table.rej tbody tr", (trs) => trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((c) => c.textContent!.trim())));
     expect(rejected).toEqual(results.samples.filter((s) => s.status !== "accepted").map((s) => [s.sampleId, s.concept, s.reasons.join(", "), s.details.join("; ")]));
+  });
+
+  it("reads the same with JavaScript off (script only adds sorting)", async () => {
+    const ctx = await browser.newContext({ javaScriptEnabled: false });
+    const off = await ctx.newPage();
+    await off.goto(page.url(), { waitUntil: "load" });
+    const text = (p: Page) => p.$$eval("main section", (ss) => ss.map((x) => (x as HTMLElement).innerText));
+    expect(await text(off)).toEqual(await text(page));
+    expect(await off.$$eval("img", (is) => is.filter((i) => !(i as HTMLImageElement).naturalWidth).length)).toBe(0);
+    await ctx.close();
   });
 
   it("kneuron report <id> --out rebuilds from the store; an unknown sweep is one clear error", () => {
