@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { extname, join, resolve } from "node:path";
+import sharp from "sharp";
 import { z } from "zod";
 import type { SweepResults } from "../core/pipeline/aggregate.js";
 import type { SweepPlan } from "../core/pipeline/plan.js";
@@ -29,6 +30,22 @@ const ResultsShape = z.looseObject({
 
 /** The result files copied beside the page for download. */
 const DOWNLOADS = ["results.json", "table2.csv", "table3.csv", "table4.csv", "layers.csv", "neurons.csv", "samples.csv", "examples.csv"];
+
+/** Widest image the page shows (2.5× its 136 px display width, for zoom and high-DPI screens). */
+export const THUMB_WIDTH = 384;
+
+/**
+ * An image as the page shows it: unchanged when it is small (the synthetic scenes), else scaled
+ * to THUMB_WIDTH and re-encoded (PNG stays PNG for masks and heatmaps, photos become JPEG), so a
+ * report of COCO-sized images stays small. Display only: no result depends on it.
+ */
+export async function thumbnail(bytes: Uint8Array, ext: string): Promise<{ bytes: Uint8Array; ext: string }> {
+  const meta = await sharp(bytes).metadata();
+  if ((meta.width ?? 0) <= THUMB_WIDTH) return { bytes, ext };
+  const img = sharp(bytes).resize({ width: THUMB_WIDTH });
+  if (ext === ".png") return { bytes: new Uint8Array(await img.png({ compressionLevel: 9 }).toBuffer()), ext };
+  return { bytes: new Uint8Array(await img.jpeg({ quality: 85 }).toBuffer()), ext: ".jpg" };
+}
 
 export interface BuildReportOptions {
   store: ArtifactStore;
@@ -100,7 +117,8 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuiltReport
   const images: Record<string, SampleImages> = {};
   const missing: Record<string, string[]> = {};
   // Content-addressed names: an image shared by samples (or rebuilt unchanged) is stored once.
-  const place = (bytes: Uint8Array, ext: string) => {
+  const place = async (original: Uint8Array, originalExt: string) => {
+    const { bytes, ext } = await thumbnail(original, originalExt);
     const name = `img-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}${ext}`;
     files[name] = bytes;
     return name;
@@ -111,17 +129,17 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuiltReport
     const file = plan?.samples.find((p) => p.id === s.sampleId)?.file;
     if (file) {
       try {
-        im.original = place(new Uint8Array(await readFile(file)), extname(file).toLowerCase() || ".png");
+        im.original = await place(new Uint8Array(await readFile(file)), extname(file).toLowerCase() || ".png");
       } catch (e) {
         miss.push(`original image ${file} is not readable here (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
       }
     } else miss.push(plan ? "sample not in the plan" : "no plan recorded, so no original image");
     const inpaint = await openStep(store, s.inpaintKey, `inpainting of ${s.sampleId}`);
-    im.inpainted = place(await inpaint.read("inpainted.png"), ".png");
-    if (inpaint.manifest.files["mask.png"]) im.mask = place(await inpaint.read("mask.png"), ".png");
+    im.inpainted = await place(await inpaint.read("inpainted.png"), ".png");
+    if (inpaint.manifest.files["mask.png"]) im.mask = await place(await inpaint.read("mask.png"), ".png");
     if (s.heatmapKey) {
       const interp = await openStep(store, s.heatmapKey, `interpretation of ${s.sampleId}`);
-      if (interp.manifest.files["heatmap.png"]) im.heatmap = place(await interp.read("heatmap.png"), ".png");
+      if (interp.manifest.files["heatmap.png"]) im.heatmap = await place(await interp.read("heatmap.png"), ".png");
       else miss.push("no heatmap (the two-stage group is empty)");
     }
   }
