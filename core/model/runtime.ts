@@ -263,7 +263,7 @@ class Runtime implements ModelRuntime {
     return out;
   }
 
-  embedImages(pixels: Float32Array[]): Promise<Float32Array[]> {
+  async embedImages(pixels: Float32Array[]): Promise<Float32Array[]> {
     pixels.forEach((px, k) => this.checkPixels(px, `image ${k}`));
     this.checkBatch(pixels.length, "embedImages", Math.min(pixels.length, this.maxBatch));
     return this.exclusive(() => this.runVision(pixels));
@@ -331,11 +331,11 @@ class Runtime implements ModelRuntime {
     return names;
   }
 
-  activate(pixels: Float32Array[]): Promise<LayerTensor[]> {
+  async activate(pixels: Float32Array[]): Promise<LayerTensor[]> {
     return this.prefill(pixels.map((px) => ({ pixels: px }))).then((rows) => rows.map((r) => r.act));
   }
 
-  prefill(items: PrefillItem[]): Promise<PrefillResult[]> {
+  async prefill(items: PrefillItem[]): Promise<PrefillResult[]> {
     this.checkItems(items, "prefill", Math.min(items.length, this.maxBatch));
     return this.exclusive(async () => {
       const embeds = await this.imageEmbedsOf(items);
@@ -388,7 +388,7 @@ class Runtime implements ModelRuntime {
     return items.map((it) => it.imageEmbeds ?? embedded.get(it.pixels!)!);
   }
 
-  caption(items: CaptionItem[], opts: CaptionOptions = {}): Promise<Caption[]> {
+  async caption(items: CaptionItem[], opts: CaptionOptions = {}): Promise<Caption[]> {
     const maxNew = opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
     const batch = opts.batchSize ?? this.maxBatch;
     if (!(Number.isInteger(maxNew) && maxNew >= 1)) throw new ModelError("bad-item", "maxNewTokens", `must be a positive integer, got ${maxNew}`);
@@ -474,7 +474,7 @@ class Runtime implements ModelRuntime {
 
   // ------------------------------------------------------------------------------ gradient, readout
 
-  gradient(pixels: Float32Array, captionIds: number[], targetId: number): Promise<GradientResult> {
+  async gradient(pixels: Float32Array, captionIds: number[], targetId: number): Promise<GradientResult> {
     this.checkPixels(pixels, "gradient image");
     if (!Array.isArray(captionIds)) throw new ModelError("bad-token", "captionIds", "must be an array of token ids");
     captionIds.forEach((id, k) => this.checkToken(id, `captionIds[${k}]`));

@@ -222,6 +222,12 @@ describe("prompt building", () => {
 });
 
 describe("bad input gets typed errors", () => {
+  it("as rejected promises, never synchronous throws", async () => {
+    const p = rt.caption([]);
+    expect(p).toBeInstanceOf(Promise);
+    await expect(p).rejects.toBeInstanceOf(ModelError);
+  });
+
   it("wrong image size or channels", async () => {
     const S = rt.manifest.image.size;
     await expectModelError(() => rt.caption([{ pixels: new Float32Array(3 * 16 * 16) }]), "bad-image", /item 0.*3x16x16/);
