@@ -19,7 +19,7 @@ import train_tiny as tt  # noqa: E402
 
 # A model small enough to train in seconds; the real defaults live in train_tiny.Config.
 SMALL = ["--v-hidden", "32", "--v-layers", "1", "--v-heads", "2", "--hidden", "32", "--layers", "2",
-         "--ffn", "64", "--heads", "2", "--batch", "8", "--lr", "3e-3", "--warmup", "3"]
+         "--ffn", "64", "--heads", "2", "--batch", "8", "--lr", "3e-3", "--warmup", "3", "--vision-steps", "10"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_train_eval_export(data: Path, tmp_path: Path):
     assert tt.main(["--data", str(data), "--steps", "40", "--out", str(ck), *SMALL]) == 0
     report = json.loads((ck / "training_report.json").read_text())
     losses = report["losses_every_10"]
-    assert report["final_loss"] < 0.6 * report["first_loss"], losses
+    assert losses[-1] < 0.7 * losses[0], losses                       # caption loss, steps 0 and 30
     ev = report["evaluation"]
     assert ev["val_images"] == 4 and ev["experiment_samples_n"] == 4   # experiment: first 4 are samples
     for k in ("val_object_recall", "heldout_object_recall", "constraint_share"):
@@ -60,14 +60,14 @@ def test_train_eval_export(data: Path, tmp_path: Path):
 
 def test_same_seed_same_losses(data: Path):
     """Fixed seeds + one generator for order, captions and augmentation: a rerun is identical."""
-    args = tt.Config(data=str(data), steps=4, batch=8, v_hidden=32, v_layers=1, v_heads=2,
+    args = tt.Config(data=str(data), vision_steps=3, steps=3, batch=8, v_hidden=32, v_layers=1, v_heads=2,
                      hidden=32, layers=1, ffn=64, heads=2)
     split = tt.load_split(data, "train", args.image_size)
     tok = tt.build_tokenizer([c for cs in split.captions for c in cs])
 
     def run() -> list[float]:
         torch.manual_seed(0)
-        return tt.train(args, tt.build_model(args, tok.get_vocab_size()), tok, split)[0]
+        return tt.train(args, tt.build_model(args, tok.get_vocab_size()), tok, split)
 
     assert run() == run()
 
