@@ -220,7 +220,8 @@ export async function watch(client: Client, sweepId: string, store?: ArtifactSto
   let finished = false;
   void result.then(() => (finished = true), () => (finished = true));
   try {
-    while (!finished) {
+    for (let last = false; !last; ) {
+      last = finished; // one more round after the end, so the bars show the final counts
       const p = await handle.query(progressQuery).catch(() => undefined);
       if (p) {
         if (multi) {
@@ -243,7 +244,7 @@ export async function watch(client: Client, sweepId: string, store?: ArtifactSto
           }
         }
       }
-      await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+      if (!last) await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
     }
   } finally {
     multi?.stop();
