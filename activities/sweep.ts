@@ -84,7 +84,7 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
 /** Bad input → non-retryable, named after the item; `details[0]` keeps the bare reason for the sweep's records. */
 function asFailure(e: unknown, item: string): unknown {
   if (e instanceof ApplicationFailure || e instanceof CancelledFailure) return e;
-  const bad = isBadInput(e) || e instanceof BertScoreModelError || e instanceof BertScoreInputError;
+  const bad = isBadInput(e) || e instanceof BertScoreModelError || e instanceof BertScoreInputError || (e as Error)?.name === "ReportError";
   if (!bad) return e;
   const err = e as Error;
   return ApplicationFailure.create({ message: `${item}: ${err.message}`, type: err.name, nonRetryable: true, details: [{ item, reason: err.message }] });

@@ -199,7 +199,7 @@ const locate = (store: ArtifactStore, key: string) =>
 function printResult(r: SweepWorkflowResult, store?: ArtifactStore): void {
   console.log(`done:      ${r.samples} samples (${r.rejected} rejected by the paper's constraints), ${r.failures.length} failure(s); steps computed ${r.steps.computed}, reused ${r.steps.reused}`);
   for (const f of r.failures) console.log(`  ✗ ${f.item}: ${f.reason}`);
-  console.log(`report:    ${r.reportKey ? (store ? locate(store, r.reportKey) : r.reportKey) : "none (no report renderer is installed in the cpu worker)"}`);
+  console.log(`report:    ${r.reportKey ? `${store ? locate(store, r.reportKey) : r.reportKey}/index.html` : "none (no report renderer is installed in the cpu worker)"}`);
 }
 
 function progressLine(p: SweepProgress): string {

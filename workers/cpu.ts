@@ -10,6 +10,7 @@ import { createRoundTripActivities } from "../activities/roundtrip.js";
 import { CPU_ACTIVITIES, createSweepActivities, pick, type SweepActivityDeps } from "../activities/sweep.js";
 import { createStore, type ArtifactStore } from "../core/store/index.js";
 import { createBertScorer, DEFAULT_MINILM_DIR, type BertScorer } from "../core/eval/metrics/index.js";
+import { buildReport } from "../report/build.js";
 import { connectWorker } from "../infra/connect.js";
 import { loadConfig, PROJECT_ROOT, redactConfig, type Config } from "../temporal.config.js";
 import { leashToParent } from "./leash.js";
@@ -38,9 +39,13 @@ export function sharedBertScorer(): Promise<BertScorer> {
   return scorer;
 }
 
+/** The sweep's last step: the HTML report (report/build.ts) as a store step; returns its key. */
+const renderReport: SweepActivityDeps["renderReport"] = async (ctx, { sweepId, planKey, resultsKey }) =>
+  (await buildReport({ store: ctx.store, sweepId, planKey, resultsKey })).key;
+
 /** Every cpu-queue activity, bound to one store. Later issues add theirs here. */
 export function cpuActivities(store: ArtifactStore, sweep: Partial<SweepActivityDeps> = {}) {
-  const all = createSweepActivities({ store, bertScorer: sharedBertScorer, ...sweep });
+  const all = createSweepActivities({ store, bertScorer: sharedBertScorer, renderReport, ...sweep });
   return { ...createRoundTripActivities(store), ...pick(all, CPU_ACTIVITIES) };
 }
 
