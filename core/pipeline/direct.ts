@@ -43,6 +43,8 @@ export interface DirectRunResult {
 }
 
 export async function runDirect(ctx: PipelineContext, sweepId: string, spec: SweepSpec, log: (m: string) => void = () => {}): Promise<DirectRunResult> {
+  // Beside the results, so a report (or a resume) knows what was asked.
+  await ctx.store.put(`sweeps/${safeSegment(sweepId)}/spec.json`, JSON.stringify(spec, null, 1));
   const { key: planKey, plan } = await planSweep(ctx, sweepId, spec);
   log(`plan: ${plan.concepts.length} concepts, ${plan.samples.length} samples, ${plan.evalImages.length} evaluation images`);
   const cleanKey = await captionImages(ctx, plan, spec);
