@@ -67,6 +67,8 @@ export async function createCpuWorker({ config, connection, store, sweep }: CpuW
     maxConcurrentActivityTaskExecutions: config.worker.cpuConcurrency,
     // On SIGTERM: stop polling, give running activities this long, then cancel them (they resume elsewhere).
     shutdownGraceTime: "20 seconds",
+    // Progress reaches the server (UI, `sweep watch`, a lost-worker check) within a second.
+    maxHeartbeatThrottleInterval: "1 second",
   });
 }
 

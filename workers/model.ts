@@ -76,6 +76,8 @@ export async function createModelWorker({ config, connection, store, slot, sweep
     // One model session per device: the activities never share it concurrently.
     maxConcurrentActivityTaskExecutions: config.worker.gpuConcurrency,
     shutdownGraceTime: "20 seconds",
+    // Progress reaches the server (UI, `sweep watch`, a lost-worker check) within a second.
+    maxHeartbeatThrottleInterval: "1 second",
   });
 }
 

@@ -28,8 +28,8 @@ export function smallSpec(over: Record<string, unknown> = {}): SweepSpec {
     bundle: TEST_BUNDLE,
     concepts: ["clock", "bear"],
     samplesPerConcept: 1,
-    noise: { levels: [1, 2, 4], draws: 2 },
-    eval: { otherImages: 4, maxNewTokens: 12 },
+    noise: { levels: [1, 2, 4], draws: 3 },
+    eval: { otherImages: 6, maxNewTokens: 12 },
     ...over,
   });
 }
@@ -127,13 +127,13 @@ export async function snapshot(store: ArtifactStore): Promise<{ keys: string[]; 
   return { keys, manifests };
 }
 
-/** Polls `check` every 200 ms until it returns a value (not undefined). */
+/** Polls `check` every 100 ms until it returns a value (not undefined). */
 export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check().catch(() => undefined);
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
