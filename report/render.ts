@@ -115,13 +115,19 @@ function summarySection(r: SweepResults): Html {
     return undefined;
   };
   const nLayers = Math.max(0, ...Object.values(r.layers).map((c) => c.length));
+  // Did the noise visibly act? Draw-0 captions of the sample's own image vs its clean caption.
+  const clean = new Map(r.samples.map((x) => [x.sampleId, x.caption]));
+  const changed = r.examples.filter((e) => e.caption !== clean.get(e.sampleId)).length;
+  const sizes = r.table4.map((t) => t.selected);
+  const meanN = sizes.length ? sizes.reduce((a, b) => a + b, 0) / sizes.length : NaN;
   const paper = r.methods.filter((m) => PAPER_AVERAGES[m]).map((m, i) => html`${i ? "; " : ""}${methodLabel(m)} S ${PAPER_AVERAGES[m].s.toFixed(4)}, R ${PAPER_AVERAGES[m].r.toFixed(4)}, score ${PAPER_AVERAGES[m].score.toFixed(4)}`);
   return html`<section id="summary"><h2>Summary</h2>
 ${scored.length ? html`<ul>
 <li>Averaged over knowledge and noise levels, the score (S + R)/2 is ${avg.map((x, i) => html`${i ? ", " : ""}${methodLabel(r.methods[i])} <strong>${f4(x?.score)}</strong>`)}: best <strong>${leader("score")}</strong>.
 Suppression is highest for ${leader("suppression")}, retention of other knowledge for ${leader("retention")}.</li>
 <li>Neurons concentrate (median layer, of ${nLayers}) at ${r.methods.map((m, i) => html`${i ? ", " : ""}${methodLabel(m)} L${medianLayer(m) ?? "—"}`)}.</li>
-<li>${accepted} of ${r.samples.length} samples met the paper's constraints and were scored${r.failures.length ? html`; ${r.failures.length} item(s) failed` : ""}.</li>
+<li>${accepted} of ${r.samples.length} samples met the paper's constraints and were scored${r.failures.length ? html`; ${r.failures.length} item(s) failed` : ""}; |N<sub>k</sub>| is ${isNum(meanN) ? meanN.toFixed(1) : "—"} neurons on average (${sizes.length ? `${Math.min(...sizes)}–${Math.max(...sizes)}` : "—"}).</li>
+<li>Noise changed ${changed} of ${r.examples.length} example captions (draw 0, the sample's own image, every method and σ)${r.examples.length && changed === 0 ? html` — <strong>the perturbation had no visible effect</strong>: the table measures the clean captions, not the neurons (more neurons or larger σ needed)` : ""}.</li>
 </ul>` : html`<p class="empty">No sample met the paper's constraints (${r.samples.length} rejected${r.failures.length ? html`, ${r.failures.length} failed` : ""}), so there is nothing to compare: see <a href="#problems">Rejected samples</a>. A model whose captions mention the knowledge is needed.</p>`}
 <p class="dim">For orientation, the paper (MiniGPT-4 on COCO, absolute σ 40/80/120) reports averages ${paper}. A different model, data and noise scale make the numbers comparable in ranking only.</p>
 </section>`;
@@ -254,7 +260,7 @@ function knowledgeSection(inp: ReportInput): Html {
     const levels = [...new Set(ex.map((x) => x.sigma))].sort((a, b) => a - b);
     const examples = r.methods.flatMap((m) => {
       const mine = levels.map((sg) => ex.find((x) => x.method === m && x.sigma === sg)).filter((e) => !!e);
-      return mine.map((e, i) => html`<tr class="${i === 0 ? "grp" : ""}">${i === 0 ? html`<th scope="rowgroup" rowspan="${mine.length}">${methodLabel(m)}</th>` : ""}<td class="num">${e.sigma}</td><td>${markedCaption(e.caption, s.concept)}</td></tr>`);
+      return mine.map((e, i) => html`<tr class="${i === 0 ? "grp" : ""}">${i === 0 ? html`<th scope="rowgroup" rowspan="${mine.length}">${methodLabel(m)}</th>` : ""}<td class="num">${e.sigma}</td><td>${markedCaption(e.caption, s.concept)}${e.caption === s.caption ? html` <span class="same" title="identical to the caption without noise">= original</span>` : ""}</td></tr>`);
     });
     const missing = inp.missing[s.sampleId] ?? [];
     const title = html`<code>${s.sampleId}</code> <span class="badge ${s.status}">${s.status}</span>${s.target ? html` target token <code>${s.target}</code>` : ""}`;
@@ -350,6 +356,9 @@ table.caps th[rowspan]{vertical-align:middle}
 q.cap{quotes:none;overflow-wrap:anywhere}
 mark.t{background:#ffd54f;padding:0 .1em}
 mark.o{background:none;text-decoration:underline 2px #2874a6;text-underline-offset:2px}
+th a{color:inherit;text-decoration:none}
+th a:hover{text-decoration:underline}
+.same{font-size:.75rem;color:var(--dim);white-space:nowrap}
 code{font-size:.88em;background:#f3f3f5;padding:0 .2em;border-radius:3px}
 pre{font-size:.8rem;background:#f6f6f8;padding:.6rem;overflow:auto;max-height:24rem}
 footer{margin-top:3rem;font-size:.85rem;color:var(--dim)}
