@@ -12,6 +12,8 @@ import { parseSpec, type SweepSpec } from "../core/spec.js";
 import { ArtifactNotFoundError, type ArtifactStore, isComplete, readStep, safeSegment, stepKey, writeStep } from "../core/store/index.js";
 import { renderReport, type SampleImages } from "./render.js";
 
+export type { SampleImages };
+
 export class ReportError extends Error {
   constructor(readonly item: string, readonly problem: string) {
     super(`report: ${item}: ${problem}`);
@@ -63,6 +65,8 @@ export interface BuiltReport {
   files: string[];
   /** True when an identical report was already in the store. */
   reused: boolean;
+  /** The step's image file per sample and role (original, inpainted, mask, heatmap). */
+  images: Record<string, SampleImages>;
 }
 
 async function readJsonFile<T>(store: ArtifactStore, key: string, what: string): Promise<T> {
@@ -159,7 +163,7 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuiltReport
   const reused = await isComplete(store, key);
   if (!reused) await writeStep(store, key, files, { step: `sweeps/${sweepId}/report`, resultsKey, planKey });
   await store.put(`sweeps/${sweepId}/report.json`, JSON.stringify({ reportKey: key, resultsKey }));
-  return { key, files: names, reused };
+  return { key, files: names, reused, images };
 }
 
 /** Copies a report step into a local directory; returns the path of its index.html. */
