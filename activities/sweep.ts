@@ -52,7 +52,7 @@ const Overlap = z.object({ ok: z.boolean(), reasons: z.array(z.string()), detail
 
 const PlanInput = z.object({ sweepId: z.string().min(1), spec: Spec });
 const CaptionsInput = z.object({ planKey: Key, spec: Spec, set: z.enum(["eval", "calibration"]) });
-const CalibrateInput = z.object({ planKey: Key, spec: Spec, concept: z.string().min(1), cleanKey: Key });
+const CalibrateInput = z.object({ planKey: Key, spec: Spec, concept: z.string().min(1), cleanKey: Key.optional() });
 const InpaintInput = z.object({ planKey: Key, spec: Spec, sampleId: z.string().min(1) });
 const CheckInput = InpaintInput.extend({ inpaint: z.object({ key: Key, overlap: Overlap }) });
 const IdentifyInput = z.object({ planKey: Key, sampleId: z.string().min(1), sampleKey: Key });
@@ -251,8 +251,10 @@ export function createSweepActivities(deps: SweepActivityDeps) {
 
     async calibrateConcept(raw: z.input<typeof CalibrateInput>): Promise<CalibrationResult & { steps: StepStats }> {
       const input = parse(CalibrateInput, raw, "calibrateConcept");
+      if (!input.cleanKey) throw ApplicationFailure.nonRetryable(`concept ${input.concept}: auto thresholds need a calibration split; this dataset has none (use \`rules\` thresholds)`, "NoCalibration");
+      const cleanKey = input.cleanKey;
       return run(`concept ${input.concept}`, await bundleOf(input.planKey), async (ctx) =>
-        calibrateStep(ctx, await plan(ctx, input.planKey), parseSpec(input.spec), input.concept, input.cleanKey));
+        calibrateStep(ctx, await plan(ctx, input.planKey), parseSpec(input.spec), input.concept, cleanKey));
     },
 
     async checkSample(raw: z.input<typeof CheckInput>) {

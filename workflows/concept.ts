@@ -116,7 +116,7 @@ export async function conceptWorkflow(input: ConceptWorkflowInput): Promise<Conc
       try {
         calibration = done("calibrate", await gpuLong.calibrateConcept.executeWithOptions(
           { ...activityOptions(taskQueues.gpu, "long", timeouts), summary: `calibrate thresholds of ${concept}` },
-          [{ planKey, spec, concept, cleanKey: input.cleanCalibrationKey! }],
+          [{ planKey, spec, concept, cleanKey: input.cleanCalibrationKey }],
         ));
       } catch (e) {
         if (isCancellation(e)) throw e;
