@@ -59,8 +59,8 @@ class Config:
     heads: int = 4
     # optimisation
     seed: int = 0
-    vision_steps: int = 3500      # stage 1: vision tower + projector on the per-patch object loss
-    steps: int = 700              # stage 2: the whole model on captions
+    vision_steps: int = 7000      # stage 1: vision tower + projector on the per-patch object loss
+    steps: int = 1200             # stage 2: the whole model on captions
     batch: int = 32
     vision_lr: float = 5e-3       # stage 1 peak learning rate
     lr: float = 2e-3              # stage 2 peak learning rate
