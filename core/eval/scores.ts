@@ -39,12 +39,18 @@ export function suppressionRetention(target: string, images: CaptionedImage[], m
   return { pSame, pOther, suppression, retention, score: (suppression + retention) / 2, counts: { same, other } };
 }
 
+/**
+ * Mean of the defined values: NaN (no image to score) and null (NaN after a JSON round trip) are
+ * skipped; NaN when nothing is left.
+ */
+export function meanDefined(xs: readonly (number | null)[]): number {
+  const v = xs.filter((x): x is number => Number.isFinite(x));
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
+}
+
 /** Mean of each field over several runs (draws, groups), ignoring NaN. */
 export function meanScores(runs: SuppressionRetention[]): Omit<SuppressionRetention, "counts"> {
-  const m = (f: (r: SuppressionRetention) => number) => {
-    const xs = runs.map(f).filter((x) => !Number.isNaN(x));
-    return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
-  };
+  const m = (f: (r: SuppressionRetention) => number) => meanDefined(runs.map(f));
   const suppression = m((r) => r.suppression);
   const retention = m((r) => r.retention);
   return { pSame: m((r) => r.pSame), pOther: m((r) => r.pOther), suppression, retention, score: (suppression + retention) / 2 };

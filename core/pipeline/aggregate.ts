@@ -2,6 +2,7 @@
 // caption examples, as JSON (for the report) and CSV (for a researcher's notebook).
 import type { Method } from "../spec.js";
 import { layerDistribution } from "../method/decode.js";
+import { meanDefined } from "../eval/scores.js";
 import { cachedStep, json, readJson, type PipelineContext } from "./context.js";
 import type { PlanFailure, SweepPlan } from "./plan.js";
 import type { GroupScore, Interpretation, PerturbLevel, SampleRecord, Selection } from "./steps.js";
@@ -45,10 +46,7 @@ export interface SweepResults {
   failures: PlanFailure[];
 }
 
-const mean = (xs: number[]) => {
-  const v = xs.filter((x) => Number.isFinite(x));
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
-};
+const mean = meanDefined;
 
 export function buildTables(scores: GroupScore[], methods: Method[], concepts: string[], levels: number[]): Pick<SweepResults, "table2" | "table3"> {
   const table2: ResultRow[] = [];

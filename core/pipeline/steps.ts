@@ -12,7 +12,7 @@ import { activationDrop, gradcam, twoStage } from "../method/two-stage.js";
 import { pan, schwettmann } from "../method/baselines.js";
 import { noiseDelta, positionStd } from "../method/noise.js";
 import { decodeNeuron, heatmapValues, targetContribution } from "../method/decode.js";
-import { suppressionRetention, type SuppressionRetention } from "../eval/scores.js";
+import { meanDefined, suppressionRetention, type SuppressionRetention } from "../eval/scores.js";
 import { bleu, rouge1F, rougeLF } from "../eval/metrics/index.js";
 import { decodeSafetensors, encodeSafetensors } from "../store/index.js";
 import { type Method, type SweepSpec, rulesFor } from "../spec.js";
@@ -293,10 +293,7 @@ export interface GroupScore {
   levels: LevelScore[];
 }
 
-const mean = (xs: number[]) => {
-  const v = xs.filter((x) => !Number.isNaN(x));
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
-};
+const mean = meanDefined;
 
 /** Step 6 (cpu): suppression/retention per level (mean over draws), caption quality vs caption(x~). */
 export async function scoreGroup(ctx: PipelineContext, record: SampleRecord, group: NeuronGroup, images: EvalImage[], perturbKeys: string[]): Promise<{ key: string; score: GroupScore }> {
