@@ -58,6 +58,9 @@ type StoreInput =
       forcePathStyle?: boolean;
       accessKeyId?: string;
       secretAccessKey?: string;
+      connectTimeoutMs?: number;
+      timeoutMs?: number;
+      maxAttempts?: number;
     };
 
 const port = z.number().int().min(1).max(65535);
@@ -76,6 +79,10 @@ const StoreSchema = z.discriminatedUnion("kind", [
       forcePathStyle: z.boolean().default(true),
       accessKeyId: nonEmpty.optional(),
       secretAccessKey: nonEmpty.optional(),
+      /** Every S3 call: connect timeout, idle timeout (no bytes moving), attempts; then an error naming the endpoint. */
+      connectTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+      timeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+      maxAttempts: z.number().int().min(1).max(20).default(3),
     })
     .strict(),
 ]);
@@ -175,6 +182,9 @@ export const ENV_VARS: Record<string, { path: string; kind: EnvKind; secret?: bo
   KNEURON_S3_FORCE_PATH_STYLE: { path: "store.forcePathStyle", kind: "bool" },
   KNEURON_S3_ACCESS_KEY_ID: { path: "store.accessKeyId", kind: "string", secret: true },
   KNEURON_S3_SECRET_ACCESS_KEY: { path: "store.secretAccessKey", kind: "string", secret: true },
+  KNEURON_S3_CONNECT_TIMEOUT_MS: { path: "store.connectTimeoutMs", kind: "int" },
+  KNEURON_S3_TIMEOUT_MS: { path: "store.timeoutMs", kind: "int" },
+  KNEURON_S3_MAX_ATTEMPTS: { path: "store.maxAttempts", kind: "int" },
 };
 
 /** Config paths whose values are secrets: redacted for printing, never echoed in errors. */

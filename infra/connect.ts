@@ -28,7 +28,9 @@ function connectionOptions(cfg: Config) {
 
 /** A workflow client (for starting, querying, listing workflows). Close with `client.connection.close()`. */
 export async function connectClient(cfg: Config): Promise<Client> {
-  const connection = await Connection.connect({ ...connectionOptions(cfg), connectTimeout: "10s" });
+  const connection = await Connection.connect({ ...connectionOptions(cfg), connectTimeout: "10s" }).catch((e) => {
+    throw new Error(`cannot reach Temporal at ${cfg.temporal.address} (KNEURON_TEMPORAL_ADDRESS): ${(e as Error).message}`, { cause: e });
+  });
   return new Client({ connection, namespace: cfg.temporal.namespace });
 }
 

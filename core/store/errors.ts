@@ -23,6 +23,24 @@ export class CorruptArtifactError extends Error {
   }
 }
 
+/**
+ * The store's backend failed or did not answer in time (after its bounded retries); names the
+ * store and its endpoint. Not bad input: a sweep retries it, the direct runner stops on it.
+ */
+export class StoreAccessError extends Error {
+  override name = "StoreAccessError";
+  constructor(readonly store: string, readonly op: string, readonly key: string, cause: unknown) {
+    super(`store ${store}: ${op} ${JSON.stringify(key)} failed: ${describeCause(cause)}`, { cause });
+  }
+}
+
+/** The SDK's message plus the network code when it has one (ECONNREFUSED, ENOTFOUND, ...). */
+function describeCause(e: unknown): string {
+  const err = e as { name?: string; message?: string; code?: string };
+  const msg = err?.message || err?.name || String(e);
+  return err?.code && !msg.includes(err.code) ? `${msg} (${err.code})` : msg;
+}
+
 export class SafetensorsError extends Error {
   override name = "SafetensorsError";
 }

@@ -7,6 +7,7 @@ export * from "./errors.js";
 export * from "./keys.js";
 export * from "./step.js";
 export * from "./safetensors.js";
+export { preflightStore } from "./preflight.js";
 export { LocalStore } from "./local.js";
 export { S3Store } from "./s3.js";
 

@@ -7,7 +7,7 @@ import {
   paginateListObjectsV2,
 } from "@aws-sdk/client-s3";
 import type { ArtifactStore, S3StoreConfig } from "./types.js";
-import { ArtifactNotFoundError } from "./errors.js";
+import { ArtifactNotFoundError, StoreAccessError } from "./errors.js";
 import { validateKey, validatePrefix } from "./keys.js";
 
 /** Artifacts as objects in one S3 bucket under an optional key prefix. S3 PUTs are atomic. */
@@ -26,6 +26,10 @@ export class S3Store implements ArtifactStore {
       endpoint: cfg.endpoint,
       region: cfg.region,
       forcePathStyle: cfg.forcePathStyle,
+      // An endpoint that accepts connections but never answers must fail, not hang: bounded
+      // connect and idle timeouts, bounded attempts (the SDK backs off between them).
+      maxAttempts: cfg.maxAttempts ?? 3,
+      requestHandler: { connectionTimeout: cfg.connectTimeoutMs ?? 5000, socketTimeout: cfg.timeoutMs ?? 30_000 },
       credentials:
         cfg.accessKeyId && cfg.secretAccessKey
           ? { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey }
@@ -41,16 +45,30 @@ export class S3Store implements ArtifactStore {
     return this.prefix + validateKey(key);
   }
 
+  /** Runs one SDK call; any failure but "not found" becomes a StoreAccessError naming the endpoint. */
+  private async call<T>(op: string, key: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (isNotFound(e) || e instanceof ArtifactNotFoundError) throw e;
+      throw new StoreAccessError(this.describe(), op, key, e);
+    }
+  }
+
   async put(key: string, body: Uint8Array | string): Promise<void> {
     const Body = typeof body === "string" ? new TextEncoder().encode(body) : body;
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Body, ContentLength: Body.byteLength }));
+    const Key = this.objectKey(key);
+    await this.call("put", key, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body, ContentLength: Body.byteLength })));
   }
 
   async get(key: string): Promise<Uint8Array> {
+    const Key = this.objectKey(key);
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
-      if (!r.Body) throw new Error(`S3 returned no body for ${key}`);
-      return await r.Body.transformToByteArray();
+      return await this.call("get", key, async () => {
+        const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+        if (!r.Body) throw new Error(`S3 returned no body for ${key}`);
+        return await r.Body.transformToByteArray();
+      });
     } catch (e) {
       if (isNotFound(e)) throw new ArtifactNotFoundError(key, this.describe());
       throw e;
@@ -58,8 +76,9 @@ export class S3Store implements ArtifactStore {
   }
 
   async has(key: string): Promise<boolean> {
+    const Key = this.objectKey(key);
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      await this.call("head", key, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key })));
       return true;
     } catch (e) {
       if (isNotFound(e)) return false;
@@ -70,19 +89,22 @@ export class S3Store implements ArtifactStore {
   async list(prefix: string): Promise<string[]> {
     validatePrefix(prefix);
     const out: string[] = [];
-    const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.prefix + prefix });
-    for await (const page of pages) {
-      for (const o of page.Contents ?? []) {
-        const key = o.Key?.slice(this.prefix.length);
-        // Objects outside the key space (e.g. the dev server's ".kneuron/probe") are not artifacts.
-        if (key && isValidKey(key)) out.push(key);
+    await this.call("list", prefix, async () => {
+      const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.prefix + prefix });
+      for await (const page of pages) {
+        for (const o of page.Contents ?? []) {
+          const key = o.Key?.slice(this.prefix.length);
+          // Objects outside the key space (e.g. the dev server's ".kneuron/probe") are not artifacts.
+          if (key && isValidKey(key)) out.push(key);
+        }
       }
-    }
+    });
     return out.sort();
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+    const Key = this.objectKey(key);
+    await this.call("delete", key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })));
   }
 }
 

@@ -25,5 +25,11 @@ export type S3StoreConfig = {
   /** Absent: the AWS SDK's default credential chain (AWS_* env, profiles, instance roles). */
   accessKeyId?: string;
   secretAccessKey?: string;
+  /** Connecting may take this long (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** A request may sit this long with no bytes moving before it is abandoned (default 30000 ms). */
+  timeoutMs?: number;
+  /** Attempts per call, the first included (default 3); then StoreAccessError naming the endpoint. */
+  maxAttempts?: number;
 };
 export type StoreConfig = LocalStoreConfig | S3StoreConfig;
