@@ -13,18 +13,12 @@ import type { ModelRuntime } from "../core/model/runtime.js";
 import { parseSpec, type SweepSpec } from "../core/spec.js";
 import { ThresholdRuleSchema } from "../core/method/thresholds.js";
 import { BertScoreInputError, BertScoreModelError } from "../core/eval/metrics/bertscore.js";
-import { type BertScorerLike, type PipelineContext, readJson } from "../core/pipeline/context.js";
+import { type BertScorerLike, type PipelineContext, readJson, type StepStats } from "../core/pipeline/context.js";
 import { planSweep as planStep, type PlanFailure, type SampleRef, type SweepPlan } from "../core/pipeline/plan.js";
 import * as steps from "../core/pipeline/steps.js";
 import { calibrateConcept as calibrateStep, type CalibrationResult } from "../core/pipeline/calibrate.js";
 import { aggregateSweep as aggregateStep, type SampleOutcome } from "../core/pipeline/aggregate.js";
 import { isBadInput } from "../core/pipeline/direct.js";
-
-/** Steps an activity computed now vs found finished in the store (resume accounting). */
-export interface StepStats {
-  computed: number;
-  reused: number;
-}
 
 export interface SweepActivityDeps {
   store: ArtifactStore;

@@ -1,24 +1,18 @@
 /**
  * What a sweep shows while it runs: the `progress` query (done/total per phase, failures with
- * reasons, reused vs computed steps), the signal a concept workflow sends its parent, and the
- * options every sweep activity shares. Workflow-safe: no Node APIs, types only from elsewhere.
+ * reasons, reused vs computed steps) and the signal a concept workflow sends its parent. Shared
+ * by the workflows (workflows/tracking.ts keeps the counts) and `kneuron sweep watch`.
+ * Workflow-safe: no Node APIs, types only from elsewhere.
  */
-import { defineQuery, defineSignal, type ActivityOptions } from "@temporalio/workflow";
-import type { Duration } from "@temporalio/common";
+import { defineQuery, defineSignal } from "@temporalio/workflow";
+import type { ItemFailure } from "../core/errors.js";
+import type { StepStats } from "../core/pipeline/context.js";
+
+export type { ItemFailure, StepStats };
 
 export interface Count {
   done: number;
   total: number;
-}
-
-export interface ItemFailure {
-  item: string;
-  reason: string;
-}
-
-export interface StepStats {
-  computed: number;
-  reused: number;
 }
 
 /** The phases of a sweep, in order (the progress bars of `kneuron sweep watch`). */
@@ -55,33 +49,6 @@ export const progressQuery = defineQuery<SweepProgress>("progress");
 export const conceptProgressQuery = defineQuery<ConceptProgress>("conceptProgress");
 /** A concept workflow tells its parent sweep how far it is, after every step. */
 export const conceptProgressSignal = defineSignal<[ConceptProgress]>("conceptProgress");
-
-/** Timeouts a caller may shorten (tests use seconds, to see lost workers quickly). */
-export interface SweepTimeouts {
-  /** A running activity must heartbeat this often (activities heartbeat every second while they run). */
-  heartbeat?: Duration;
-  /** Longest a single model step may run (perturb, clean captions, calibration). */
-  long?: Duration;
-  /** Longest any other step may run. */
-  short?: Duration;
-}
-
-export interface TaskQueues {
-  cpu: string;
-  gpu: string;
-}
-
-/** Transient errors (S3 down, worker lost, server restart) are retried with backoff for ~3 minutes. */
-export const RETRY = { initialInterval: "1 second", backoffCoefficient: 2, maximumInterval: "10 seconds", maximumAttempts: 20 } as const;
-
-export function activityOptions(queue: string, kind: "short" | "long", t: SweepTimeouts = {}): ActivityOptions {
-  return {
-    taskQueue: queue,
-    startToCloseTimeout: kind === "long" ? (t.long ?? "2 hours") : (t.short ?? "20 minutes"),
-    heartbeatTimeout: t.heartbeat ?? "1 minute",
-    retry: RETRY,
-  };
-}
 
 export const emptyStats = (): StepStats => ({ computed: 0, reused: 0 });
 export function addStats(into: StepStats, s?: StepStats): void {

@@ -2,7 +2,6 @@
 // direct runner and the Temporal activities call the very same code.
 import { type ArtifactStore, isComplete, readStep, stepKey, writeStep } from "../store/index.js";
 import type { ModelRuntime } from "../model/runtime.js";
-import type { SweepSpec } from "../spec.js";
 
 export interface BertScorerLike {
   score(cands: string[], refs: string[]): Promise<number[]>;
@@ -19,6 +18,12 @@ export interface PipelineContext {
   progress?(detail: { step: string; done: number; total: number }): void;
   /** Told about every step: computed now, or found finished in the store. */
   onStep?(event: { step: string; key: string; reused: boolean }): void;
+}
+
+/** Steps computed now vs found finished in the store (resume accounting of an activity or sweep). */
+export interface StepStats {
+  computed: number;
+  reused: number;
 }
 
 export type Files = Record<string, Uint8Array | string>;
@@ -49,6 +54,3 @@ export async function readBytes(ctx: PipelineContext, key: string, file: string)
 }
 
 export const json = (v: unknown): string => JSON.stringify(v, null, 1);
-
-/** Shorthand the steps share: the spec travels with every call, never read from globals. */
-export type WithSpec<T> = T & { spec: SweepSpec };

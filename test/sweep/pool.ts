@@ -14,7 +14,7 @@ import { connectClient } from "../../infra/connect.js";
 import { PROJECT_ROOT, type Config } from "../../temporal.config.js";
 import { configEnv, spawnWorker, type WorkerProcess } from "../../workers/spawn.js";
 import { sweepWorkflow, type SweepWorkflowResult } from "../../workflows/sweep.js";
-import type { SweepTimeouts } from "../../workflows/progress.js";
+import type { SweepTimeouts } from "../../workflows/options.js";
 import { SweepIdKey } from "../../workflows/search-attributes.js";
 import { configFor, type DevServicesRef } from "../setup/services.js";
 
