@@ -11,11 +11,13 @@ import { decodeSafetensors } from "../store/safetensors.js";
 import { type BundleManifest, BundleError, loadBundleManifest } from "./bundle.js";
 import { ModelError } from "./errors.js";
 import { batchBytes, checkBatchFits, defaultBudget, type Geometry, geometryOf } from "./memory.js";
+import { type DraftStats, NEAR_TIE, topMargin, walkDraft } from "./draft.js";
 import { buildPrompt } from "./prompt.js";
 import { type ImageSettings, preprocessImage, type RgbImage } from "./preprocess.js";
 import { type BundleTokenizer, loadTokenizer } from "./tokenizer.js";
 
 export type { RgbImage } from "./preprocess.js";
+export { type DraftStats, emptyDraftStats } from "./draft.js";
 
 export interface LoadModelOptions {
   /** onnxruntime execution providers, in order of preference (default ["cpu"]; "cuda" on GPU hosts). */
@@ -41,7 +43,14 @@ export interface PrefillItem {
   delta?: Float32Array;
 }
 
-export type CaptionItem = PrefillItem;
+export interface CaptionItem extends PrefillItem {
+  /**
+   * A guess of the caption's ids (e.g. the clean caption of the same image, without EOS). It is
+   * verified in one teacher-forced pass; the result is the plain greedy caption either way, a
+   * good draft only makes it cheaper (draft.ts).
+   */
+  draft?: number[];
+}
 
 export interface PrefillResult {
   /** Logits [T0,V] at every prompt position (the last one predicts the first caption token). */
@@ -60,6 +69,10 @@ export interface CaptionOptions {
   kvCache?: boolean;
   /** Stop a row at EOS (default). false always generates maxNewTokens: benchmarks only. */
   stopAtEos?: boolean;
+  /** Counters of the draft path, added to (rows, accepted tokens, near-tie fallbacks). */
+  draftStats?: DraftStats;
+  /** Top-two logit gap below which a drafted row falls back to plain greedy (default NEAR_TIE): tests only. */
+  nearTie?: number;
 }
 
 export interface Caption {
@@ -395,12 +408,22 @@ class Runtime implements ModelRuntime {
     if (this.geo.promptLength + maxNew > this.manifest.maxPositions) {
       throw new ModelError("bad-item", "maxNewTokens", `prompt ${this.geo.promptLength} + ${maxNew} new tokens exceeds the model's ${this.manifest.maxPositions} positions`);
     }
-    this.checkItems(items, "caption", Math.min(batch, items.length), maxNew);
+    // A drafted row's cache holds its draft (up to maxNew - 1 tokens) and then the tokens decoded after it.
+    this.checkItems(items, "caption", Math.min(batch, items.length), items.some((it) => it.draft) ? 2 * maxNew : maxNew);
+    items.forEach((it, k) => {
+      if (it.draft === undefined) return;
+      if (!Array.isArray(it.draft)) throw new ModelError("bad-item", `draft of item ${k}`, "must be an array of token ids");
+      it.draft.forEach((id, j) => this.checkToken(id, `draft of item ${k}, token ${j}`));
+    });
     return this.exclusive(async () => {
       const embeds = await this.imageEmbedsOf(items);
       const out: Caption[] = new Array(items.length);
+      const drafted = items.some((it) => it.draft) && opts.kvCache !== false && opts.stopAtEos !== false;
       for (let i = 0; i < items.length; i += batch) {
-        const ids = await this.greedy(embeds.slice(i, i + batch), items.slice(i, i + batch).map((it) => it.delta), maxNew, opts);
+        const chunk = items.slice(i, i + batch);
+        const ids = drafted
+          ? await this.greedyDraft(embeds.slice(i, i + batch), chunk.map((it) => it.delta), chunk.map((it) => it.draft ?? []), maxNew, opts.draftStats, opts.nearTie)
+          : await this.greedy(embeds.slice(i, i + batch), chunk.map((it) => it.delta), maxNew, opts);
         ids.forEach((row, k) => (out[i + k] = { ids: row, text: this.tokenizer.decode(row) }));
         opts.onProgress?.(Math.min(i + batch, items.length), items.length);
       }
@@ -470,6 +493,97 @@ class Runtime implements ModelRuntime {
       lastOffset = (b: number) => b * V;
     }
     return outIds;
+  }
+
+  /**
+   * Greedy decoding of one batch with drafts (draft.ts): one pass of prompt ++ draft per row
+   * (drafts right-padded to the longest; causal attention keeps padding out of earlier
+   * positions), then step-by-step decoding of the rows that left their draft, reusing the pass's
+   * KV cache with the rejected draft positions masked out; near-tie rows are redone by greedy().
+   */
+  private async greedyDraft(images: Float32Array[], deltas: (Float32Array | undefined)[], drafts: number[][], maxNew: number,
+                            stats?: DraftStats, nearTie = NEAR_TIE): Promise<number[][]> {
+    const { hidden: H, vocab: V, layers: L, ffn: D, promptLength: T0 } = this.geo;
+    const eos = this.manifest.eosId;
+    const B = images.length;
+    // Token j of the caption is predicted from draft[<j]; the last token never needs feeding.
+    const fed = drafts.map((d) => Math.min(d.length, maxNew - 1));
+    const N = Math.max(...fed);
+    const padded = drafts.map((d, b) => [...d.slice(0, fed[b]), ...new Array<number>(N - fed[b]).fill(eos)]);
+    await this.embedTokens([eos, ...padded.flat()]);
+    const fetch = ["logits", ...this.presentNames()];
+    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images, padded), B, deltas), fetch);
+    const Tv = T0 + N;
+    const out: number[][] = images.map(() => []);
+    const tied: number[] = [];
+    // Rows still decoding: original row, caption length when it left the draft (= its cache hole).
+    let rows: number[] = [];
+    const left: number[] = new Array(B).fill(0);
+    const verifyLogits = f32Data(res.logits);
+    for (let b = 0; b < B; b++) {
+      const w = walkDraft(verifyLogits, (j) => (b * Tv + T0 - 1 + j) * V, V, drafts[b], fed[b], maxNew, eos, nearTie);
+      if (stats) stats.rows++;
+      if (w.kind === "tie") { tied.push(b); continue; }
+      out[b] = w.ids;
+      if (stats) stats.acceptedTokens += w.accepted;
+      if (w.kind === "done") { if (stats) stats.fullyAccepted++; continue; }
+      rows.push(b);
+      left[b] = w.ids.length;
+    }
+
+    const zeroDelta = new Float32Array(rows.length * L * D);
+    const zeroMask = new Float32Array(rows.length);
+    let keep = rows.map((b) => b); // batch rows of `res` to carry into the next step
+    for (let step = 0; rows.length > 0; step++) {
+      const n = rows.length;
+      const next = rows.map((r) => out[r][out[r].length - 1]);
+      await this.embedTokens(next);
+      const emb = new Float32Array(n * H);
+      next.forEach((tok, k) => emb.set(this.tokenEmbeds.get(tok)!, k * H));
+      // Physical cache: prompt ++ N draft slots ++ `step` decoded; a row sees its prompt, its
+      // accepted draft (left - 1 tokens) and everything decoded after the draft slots.
+      const total = Tv + step + 1;
+      const mask = new BigInt64Array(n * total).fill(1n);
+      const pos = new BigInt64Array(n);
+      rows.forEach((r, k) => {
+        mask.fill(0n, k * total + T0 + left[r] - 1, k * total + Tv);
+        pos[k] = BigInt(T0 + left[r] - 1 + step);
+      });
+      const feeds: Record<string, ort.Tensor> = {
+        inputs_embeds: f32(emb, [n, 1, H]),
+        attention_mask: i64(mask, [n, total]),
+        position_ids: i64(pos, [n, 1]),
+        delta_mask: f32(zeroMask.subarray(0, n), [n, 1]),
+        ffn_delta: f32(zeroDelta.subarray(0, n * L * D), [n, L, D]),
+        tap_positions: i64(new BigInt64Array(0), [0]),
+      };
+      for (let l = 0; l < L; l++) {
+        feeds[`past_key_values.${l}.key`] = takeRows(res[`present.${l}.key`], keep);
+        feeds[`past_key_values.${l}.value`] = takeRows(res[`present.${l}.value`], keep);
+      }
+      res = await this.s.decoder.run(feeds, fetch);
+      if (stats) stats.decodeSteps++;
+      const logits = f32Data(res.logits);
+      keep = [];
+      const alive: number[] = [];
+      rows.forEach((r, k) => {
+        const { tok, margin } = topMargin(logits, k * V, V);
+        if (margin < nearTie) { tied.push(r); return; }
+        if (tok === eos) return;
+        out[r].push(tok);
+        if (out[r].length === maxNew) return;
+        keep.push(k);
+        alive.push(r);
+      });
+      rows = alive;
+    }
+
+    if (tied.length) {
+      if (stats) stats.ties += tied.length;
+      const redo = await this.greedy(tied.map((b) => images[b]), tied.map((b) => deltas[b]), maxNew);
+      tied.forEach((b, k) => (out[b] = redo[k]));
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------ gradient, readout
