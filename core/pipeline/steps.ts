@@ -258,7 +258,11 @@ export async function perturbGroup(ctx: PipelineContext, plan: SweepPlan, spec: 
         const embeds = await imageEmbeds(model, images.map((i) => i.file));
         const deltas = Array.from({ length: spec.noise.draws }, (_, draw) =>
           noiseDelta(group.neurons, { seed: spec.seed, groupId, sigma, draw, layers, width: ffnDim, scale: std }));
-        const items = deltas.flatMap((delta) => embeds.map((e) => ({ imageEmbeds: e, delta })));
+        // Each image's clean caption is the draft its noisy captions are verified against (same
+        // greedy captions, far fewer decode steps: docs/RUNTIME.md).
+        const clean = await readJson<Record<string, string>>(ctx, cleanKey, "captions.json");
+        const drafts = images.map((i) => model.tokenizer.encode(clean[i.imageId] ?? ""));
+        const items = deltas.flatMap((delta) => embeds.map((e, k) => ({ imageEmbeds: e, delta, draft: drafts[k] })));
         const total = items.length * spec.noise.levels.length;
         const caps = await model.caption(items, {
           maxNewTokens: spec.eval.maxNewTokens,
