@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ArtifactStore } from "./types.js";
 import { ArtifactNotFoundError, CorruptArtifactError, InvalidKeyError } from "./errors.js";
-import { sha256Hex, validateKey } from "./keys.js";
+import { canonicalJson, sha256Hex, validateKey } from "./keys.js";
 
 /**
  * A step is a directory of payload files plus `manifest.json`, written last. The step is done iff
@@ -41,8 +41,10 @@ export async function writeStep(
   validateKey(key);
   const names = Object.keys(files).sort();
   for (const n of names) checkFileName(key, n);
-  // A redo must not leave an old manifest vouching for half-replaced payloads.
-  await store.delete(`${key}/${MANIFEST}`);
+  // Several writers may commit one step at once (concurrent runs of one spec, a retried activity
+  // whose first attempt still runs), and a reader may be verifying it meanwhile. So nothing is
+  // deleted first: every put replaces its object atomically, and a redo with other content that
+  // dies half way leaves payloads that fail the old manifest's sha256, i.e. an incomplete step.
   const entries: StepManifest["files"] = {};
   for (const n of names) {
     const body = files[n];
@@ -50,6 +52,12 @@ export async function writeStep(
     await store.put(`${key}/${n}`, bytes);
     entries[n] = { sha256: sha256Hex(bytes), bytes: bytes.byteLength };
   }
+  // Same content already committed: keep that manifest (the first writer's createdAt).
+  const existing = await readManifest(store, key).catch((e) => {
+    if (e instanceof ArtifactNotFoundError || e instanceof CorruptArtifactError) return undefined;
+    throw e;
+  });
+  if (existing && canonicalJson(existing.files) === canonicalJson(entries) && JSON.stringify(existing.meta) === JSON.stringify(meta)) return existing;
   const manifest: StepManifest = { version: 1, key, createdAt: new Date().toISOString(), files: entries, meta };
   await store.put(`${key}/${MANIFEST}`, JSON.stringify(manifest, null, 2) + "\n");
   return manifest;
