@@ -12,13 +12,12 @@ import { loadBundleManifest } from "../core/model/bundle.js";
 import type { ModelRuntime } from "../core/model/runtime.js";
 import { parseSpec, type SweepSpec } from "../core/spec.js";
 import { ThresholdRuleSchema } from "../core/method/thresholds.js";
-import { BertScoreInputError, BertScoreModelError } from "../core/eval/metrics/bertscore.js";
 import { type BertScorerLike, type PipelineContext, readJson, type StepStats } from "../core/pipeline/context.js";
 import { planSweep as planStep, type PlanFailure, type SampleRef, type SweepPlan } from "../core/pipeline/plan.js";
 import * as steps from "../core/pipeline/steps.js";
 import { calibrateConcept as calibrateStep, type CalibrationResult } from "../core/pipeline/calibrate.js";
 import { aggregateSweep as aggregateStep, type SampleOutcome } from "../core/pipeline/aggregate.js";
-import { isBadInput } from "../core/pipeline/direct.js";
+import { isBadInput } from "../core/errors.js";
 
 export interface SweepActivityDeps {
   store: ArtifactStore;
@@ -52,9 +51,9 @@ const CheckInput = InpaintInput.extend({ inpaint: z.object({ key: Key, overlap: 
 const IdentifyInput = z.object({ planKey: Key, sampleId: z.string().min(1), sampleKey: Key });
 const SelectInput = z.object({ spec: Spec, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, rules: Rules.optional() });
 const InterpretInput = z.object({ planKey: Key, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, selectionKey: Key });
-const GroupInput = z.object({ planKey: Key, spec: Spec, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, selectionKey: Key, method: z.string() });
+const GroupInput = z.object({ planKey: Key, spec: Spec, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, selectionKey: Key, group: z.string().min(1) });
 const PerturbInput = GroupInput.extend({ cleanKey: Key });
-const ScoreInput = GroupInput.extend({ perturbKeys: z.array(Key).min(1) });
+const ScoreInput = GroupInput.extend({ perturbKeys: z.array(Key).min(1), cleanKey: Key });
 const Outcome = z.object({
   sampleKey: Key,
   selectionKey: Key.optional(),
@@ -78,10 +77,8 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
 /** Bad input → non-retryable, named after the item; `details[0]` keeps the bare reason for the sweep's records. */
 function asFailure(e: unknown, item: string): unknown {
   if (e instanceof ApplicationFailure || e instanceof CancelledFailure) return e;
-  const bad = isBadInput(e) || e instanceof BertScoreModelError || e instanceof BertScoreInputError || (e as Error)?.name === "ReportError";
-  if (!bad) return e;
-  const err = e as Error;
-  return ApplicationFailure.create({ message: `${item}: ${err.message}`, type: err.name, nonRetryable: true, details: [{ item, reason: err.message }] });
+  if (!isBadInput(e)) return e;
+  return ApplicationFailure.create({ message: `${item}: ${e.message}`, type: e.name, nonRetryable: true, details: [{ item, reason: e.message }] });
 }
 
 /** Details a long activity heartbeats: what it is doing, how far along. */
@@ -152,9 +149,9 @@ export function createSweepActivities(deps: SweepActivityDeps) {
     if (!s) throw ApplicationFailure.nonRetryable(`sample ${id}: not in plan ${p.sweepId}`, "UnknownSample");
     return s;
   };
-  const groupOf = (sel: steps.Selection, method: string) => {
-    const g = sel.groups.find((x) => x.method === method);
-    if (!g) throw ApplicationFailure.nonRetryable(`sample ${sel.sampleId}: no ${method} group in its selection`, "UnknownGroup");
+  const groupOf = (sel: steps.Selection, name: string) => {
+    const g = sel.groups.find((x) => x.name === name);
+    if (!g) throw ApplicationFailure.nonRetryable(`sample ${sel.sampleId}: no ${name} group in its selection`, "UnknownGroup");
     return g;
   };
   /** Bundle dir of a plan (for the model worker's one-model slot), read before the step runs. */
@@ -194,19 +191,19 @@ export function createSweepActivities(deps: SweepActivityDeps) {
       return run(`sample ${input.sampleId}`, undefined, async (ctx) => {
         const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
         const { key, selection } = await steps.selectNeurons(ctx, parseSpec(input.spec), record, input.identifyKey, input.rules);
-        return { selectionKey: key, groups: selection.groups.map((g) => ({ method: g.method, neurons: g.neurons.length })) };
+        return { selectionKey: key, groups: selection.groups.map((g) => ({ method: g.method, name: g.name, neurons: g.neurons.length })) };
       });
     },
 
     async scoreGroup(raw: z.input<typeof ScoreInput>) {
       const input = parse(ScoreInput, raw, "scoreGroup");
-      return run(`group ${input.sampleId}/${input.method}`, undefined, async (ctx) => {
+      return run(`group ${input.sampleId}/${input.group}`, undefined, async (ctx) => {
         const p = await plan(ctx, input.planKey);
         const spec = parseSpec(input.spec);
         const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
         const sel = await readJson<steps.Selection>(ctx, input.selectionKey, "selection.json");
-        const images = steps.evaluationSet(p, spec, record.sample.concept);
-        const { key } = await steps.scoreGroup(ctx, record, groupOf(sel, input.method), images, input.perturbKeys);
+        const images = await steps.evaluationImages(ctx, p, spec, record.sample.concept, input.cleanKey);
+        const { key } = await steps.scoreGroup(ctx, spec, record, groupOf(sel, input.group), images, input.perturbKeys, input.cleanKey);
         return { scoreKey: key };
       });
     },
@@ -280,13 +277,13 @@ export function createSweepActivities(deps: SweepActivityDeps) {
     /** The noise runs of one group, one artifact per level: a retry resumes at the first unfinished level. */
     async perturbGroup(raw: z.input<typeof PerturbInput>) {
       const input = parse(PerturbInput, raw, "perturbGroup");
-      return run(`group ${input.sampleId}/${input.method}`, await bundleOf(input.planKey), async (ctx) => {
+      return run(`group ${input.sampleId}/${input.group}`, await bundleOf(input.planKey), async (ctx) => {
         const p = await plan(ctx, input.planKey);
         const spec = parseSpec(input.spec);
         const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
         const sel = await readJson<steps.Selection>(ctx, input.selectionKey, "selection.json");
-        const images = steps.evaluationSet(p, spec, record.sample.concept);
-        const perturbKeys = await steps.perturbGroup(ctx, p, spec, record, input.identifyKey, groupOf(sel, input.method), images, input.cleanKey);
+        const images = await steps.evaluationImages(ctx, p, spec, record.sample.concept, input.cleanKey);
+        const perturbKeys = await steps.perturbGroup(ctx, p, spec, record, input.identifyKey, groupOf(sel, input.group), images, input.cleanKey);
         return { perturbKeys };
       });
     },

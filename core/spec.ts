@@ -1,6 +1,10 @@
 // The sweep specification: every knob of DESIGN.md §2, validated at the edge (CLI, workflow input).
 import { z } from "zod";
+import { BadInputError } from "./errors.js";
 import { ThresholdRuleSchema } from "./method/thresholds.js";
+
+/** Default noise levels in units of each neuron's std (chosen on the calibration split: docs/METHOD.md). */
+export const DEFAULT_STD_LEVELS = [2, 8, 32];
 
 const PairRule = z.object({ act: ThresholdRuleSchema, grad: ThresholdRuleSchema });
 
@@ -32,8 +36,13 @@ export const DatasetSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("coco"), dir: z.string().min(1), split: z.string().default("val2017") }),
 ]);
 
-export const MethodSchema = z.enum(["two-stage", "schwettmann", "pan"]);
+/**
+ * `random` is the control: seeded groups of the two-stage group's size with its count per layer
+ * (layer-matched); `random-uniform` draws the same number of neurons from any layer.
+ */
+export const MethodSchema = z.enum(["two-stage", "schwettmann", "pan", "random", "random-uniform"]);
 export type Method = z.infer<typeof MethodSchema>;
+export const CONTROL_METHODS: readonly Method[] = ["random", "random-uniform"];
 
 export const SweepSpecSchema = z.object({
   dataset: DatasetSchema.default({ kind: "synthetic", seed: 1 }),
@@ -53,33 +62,45 @@ export const SweepSpecSchema = z.object({
     default: { act: { mode: "quantile", q: 0.97 }, grad: { mode: "quantile", q: 0.5 } },
     perConcept: {},
   }),
-  methods: z.array(MethodSchema).min(1).default(["two-stage", "schwettmann", "pan"]),
+  methods: z.array(MethodSchema).min(1).default(["two-stage", "schwettmann", "pan", "random"]),
+  /** Seeded groups per sample for each control method (evaluated like every other group). */
+  randomGroups: z.number().int().positive().default(5),
   baselineK: z.union([z.literal("matched"), z.number().int().positive()]).default("matched"),
   schwettmann: z.object({ aggregate: z.enum(["mean", "pairs"]).default("mean"), pairsPerImage: z.number().int().positive().default(100) }).default({ aggregate: "mean", pairsPerImage: 100 }),
   noise: z.object({
     /**
-     * Absolute levels, like the paper's 40/80/120 for MiniGPT-4. The tiny model's activations are
-     * O(0.05-3); 5/15/45 is where its captions go from barely touched to mostly rewritten
-     * (docs/METHOD.md), the same for every method.
+     * "std": a level is a multiple of each neuron's standard deviation over the image positions of
+     * the evaluation images (its natural range; computed with the clean captions). "absolute": raw
+     * units, like the paper's 40/80/120 on MiniGPT-4. Default levels: chosen on the calibration
+     * split before any method comparison (docs/METHOD.md, `kneuron calibrate-noise`).
      */
-    levels: z.array(z.number().positive()).min(1).default([5, 15, 45]),
-    draws: z.number().int().positive().default(10),
-    /** relative: a level is a multiple of each neuron's activation std over image positions. */
-    relative: z.boolean().default(false),
-  }).default({ levels: [5, 15, 45], draws: 10, relative: false }),
+    unit: z.enum(["std", "absolute"]).default("std"),
+    levels: z.array(z.number().positive()).min(1).default(DEFAULT_STD_LEVELS),
+    draws: z.number().int().positive().default(4),
+    /** Where the noise is added: the image positions (the paper) or every prefill position. */
+    scope: z.enum(["image", "prefill"]).default("image"),
+  }).default({ unit: "std", levels: DEFAULT_STD_LEVELS, draws: 4, scope: "image" }),
   eval: z.object({
     /**
+     * "faithful" (the paper's protocol): P_same(k) over images of k whose clean caption names k,
+     * P_other(k) over (image without k, k') pairs whose clean caption names k', so σ = 0 gives
+     * S = 0 and R = 1. "all": every annotated image / pair, whatever the clean caption said.
+     */
+    sets: z.enum(["faithful", "all"]).default("faithful"),
+    /**
      * "all" captions every evaluation image under every noise run; n scores the images of k plus a
-     * seeded sample of n other-concept images. Default 12: "all" costs 30 runs x 120 images per
-     * group, about 5 h on 2 CPU cores for the default sweep (docs/METHOD.md).
+     * seeded sample of n other-concept images. Default 12: "all" costs about 10x the captions
+     * (docs/METHOD.md).
      */
     otherImages: z.union([z.literal("all"), z.number().int().positive()]).default(12),
     maxNewTokens: z.number().int().positive().default(32),
-  }).default({ otherImages: 12, maxNewTokens: 32 }),
+    /** Hierarchical paired bootstrap (knowledge → samples → draws) for every interval. */
+    bootstrap: z.object({ resamples: z.number().int().min(100).default(2000), seed: z.number().int().default(0) }).default({ resamples: 2000, seed: 0 }),
+  }).default({ sets: "faithful", otherImages: 12, maxNewTokens: 32, bootstrap: { resamples: 2000, seed: 0 } }),
 });
 export type SweepSpec = z.infer<typeof SweepSpecSchema>;
 
-export class SpecError extends Error {
+export class SpecError extends BadInputError {
   constructor(readonly issues: string[]) {
     super(`invalid sweep spec:\n${issues.map((i) => `  - ${i}`).join("\n")}`);
     this.name = "SpecError";

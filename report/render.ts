@@ -138,7 +138,7 @@ function setupSection(inp: ReportInput): Html {
   const s = inp.spec;
   const enc = r.encoder as Record<string, unknown> | null;
   const accepted = r.samples.filter((x) => x.status === "accepted").length;
-  const noise = s ? `σ ∈ {${s.noise.levels.join(", ")}}${s.noise.relative ? " × each neuron's activation std over image positions (relative)" : " (absolute)"}, ${s.noise.draws} draws per level` : `σ ∈ {${r.levels.join(", ")}}`;
+  const noise = s ? `σ ∈ {${s.noise.levels.join(", ")}}${s.noise.unit === "std" ? " × each neuron's standard deviation over the image positions of the evaluation images" : " (absolute)"} at ${s.noise.scope === "image" ? "the image positions" : "every prefill position"}, ${s.noise.draws} draws per level` : `σ ∈ {${r.levels.join(", ")}}`;
   const others = s ? `; retention scored on ${s.eval.otherImages === "all" ? "all evaluation images of other knowledge" : `a seeded sample of ${s.eval.otherImages} images of other knowledge per group`}` : "";
   const thr = s ? (s.thresholds.mode === "auto" ? "auto (closed-loop calibration on a held-out split)" : "rules (manual / quantile / count, per knowledge)") : r.calibration.length ? "auto" : "rules";
   return html`<section id="setup"><h2>Setup</h2>

@@ -81,26 +81,27 @@ async function runSample(acts: ReturnType<typeof sweepActivities>, t: ConceptTra
   t.expect("identify", 1);
   t.expect("select", 1);
   t.expect("interpret", 1);
-  t.expect("perturb", spec.methods.length);
-  t.expect("score", spec.methods.length);
   const { identifyKey } = t.done("identify", await gpu.identifySample({ planKey, sampleId, sampleKey }));
   const sel = t.done("select", await cpu.selectNeurons({ spec, sampleId, sampleKey, identifyKey, rules: calibration?.rules }));
+  // One group per method, several per control method (`random-0` …).
+  t.expect("perturb", sel.groups.length);
+  t.expect("score", sel.groups.length);
   const selectionKey = sel.selectionKey;
   outcome.selectionKey = selectionKey;
-  const group = async (method: string) => {
-    const perturb = { planKey, spec, sampleId, sampleKey, identifyKey, selectionKey, method, cleanKey: input.cleanKey };
-    const { perturbKeys } = t.done("perturb", await acts.long("perturbGroup", `noise runs: ${sampleId} ${method}`, perturb));
-    const { scoreKey } = t.done("score", await cpu.scoreGroup({ planKey, spec, sampleId, sampleKey, identifyKey, selectionKey, method, perturbKeys }));
+  const group = async (name: string) => {
+    const ref = { planKey, spec, sampleId, sampleKey, identifyKey, selectionKey, group: name, cleanKey: input.cleanKey };
+    const { perturbKeys } = t.done("perturb", await acts.long("perturbGroup", `noise runs: ${sampleId} ${name}`, ref));
+    const { scoreKey } = t.done("score", await cpu.scoreGroup({ ...ref, perturbKeys }));
     return { perturbKeys, scoreKey };
   };
   const [interpret, groups] = await Promise.all([
     gpu.interpretSample({ planKey, sampleId, sampleKey, identifyKey, selectionKey }).then((r) => t.done("interpret", r)),
-    Promise.all(sel.groups.map((g) => group(g.method))),
+    Promise.all(sel.groups.map((g) => group(g.name))),
   ]);
   outcome.interpretKey = interpret.interpretKey;
   // Same key order as the direct runner: the results step hashes the outcomes.
   sel.groups.forEach((g, k) => {
-    outcome.perturbKeys[g.method] = groups[k].perturbKeys;
+    outcome.perturbKeys[g.name] = groups[k].perturbKeys;
     outcome.scoreKeys.push(groups[k].scoreKey);
   });
   return outcome;

@@ -42,7 +42,8 @@ export function specSummary(spec: SweepSpec): Record<string, string> {
     concepts: spec.concepts.length ? spec.concepts.join(", ") : "all",
     samplesPerConcept: String(spec.samplesPerConcept),
     methods: spec.methods.join(", "),
-    noise: `levels ${spec.noise.levels.join("/")}${spec.noise.relative ? " (relative)" : ""}, ${spec.noise.draws} draws`,
+    noise: `levels ${spec.noise.levels.join("/")} (${spec.noise.unit}, ${spec.noise.scope} positions), ${spec.noise.draws} draws`,
+    sets: spec.eval.sets,
     thresholds: t.mode === "auto" ? `auto (${t.actQuantiles.length}x${t.gradQuantiles.length} grid)` : `rules (act ${JSON.stringify(t.default.act)}, grad ${JSON.stringify(t.default.grad)})`,
     seed: String(spec.seed),
   };

@@ -5,7 +5,7 @@ import type { ThresholdRule } from "../method/thresholds.js";
 import type { PipelineContext } from "./context.js";
 import type { CalibrationSummary } from "./aggregate.js";
 import type { SweepPlan } from "./plan.js";
-import { checkSample, evaluationSet, identifySample, inpaintSample, perturbGroup, scoreGroup, selectNeurons, type SampleRecord } from "./steps.js";
+import { checkSample, evaluationImages, identifySample, inpaintSample, perturbGroup, scoreGroup, selectNeurons, type SampleRecord } from "./steps.js";
 
 export interface CalibrationResult {
   rules: { act: ThresholdRule; grad: ThresholdRule };
@@ -25,7 +25,7 @@ export async function calibrateConcept(ctx: PipelineContext, plan: SweepPlan, sp
     const { record } = await checkSample(ctx, plan, spec, sample, inpaint);
     if (record.status === "accepted") prepared.push({ record, identifyKey: await identifySample(ctx, plan, record) });
   }
-  const images = evaluationSet(plan, spec, concept, cal.images);
+  const images = await evaluationImages(ctx, plan, spec, concept, cleanCalibrationKey, cal.images);
   const grid: CalibrationSummary["grid"] = [];
   for (const actQ of auto.actQuantiles) {
     for (const gradQ of auto.gradQuantiles) {
@@ -36,7 +36,7 @@ export async function calibrateConcept(ctx: PipelineContext, plan: SweepPlan, sp
         const group = selection.groups[0];
         if (group.neurons.length > auto.maxNeurons) { scores.push({ suppression: NaN, retention: NaN, neurons: group.neurons.length }); continue; }
         const keys = await perturbGroup(ctx, plan, searchSpec, p.record, p.identifyKey, group, images, cleanCalibrationKey);
-        const { score } = await scoreGroup(ctx, p.record, group, images, keys);
+        const { score } = await scoreGroup(ctx, searchSpec, p.record, group, images, keys, cleanCalibrationKey);
         scores.push({ suppression: score.levels[0].suppression, retention: score.levels[0].retention, neurons: group.neurons.length });
       }
       const m = (f: (s: (typeof scores)[number]) => number) => scores.reduce((a, s) => a + f(s), 0) / Math.max(1, scores.length);

@@ -1,19 +1,13 @@
 // The direct runner: the whole protocol in one process, no Temporal. The sweep workflows call
 // the same steps through activities; this runner is also the orchestration benchmark's baseline.
-import { DataError } from "../data/errors.js";
-import { ModelError } from "../model/errors.js";
+import { isBadInput } from "../errors.js";
 import { safeSegment } from "../store/index.js";
 import { rulesFor, type SweepSpec } from "../spec.js";
 import { aggregateSweep, type SampleOutcome } from "./aggregate.js";
 import { calibrateConcept, type CalibrationResult } from "./calibrate.js";
 import type { PipelineContext } from "./context.js";
 import { planSweep, type PlanFailure, type SampleRef, type SweepPlan } from "./plan.js";
-import { captionImages, checkSample, evaluationSet, identifySample, inpaintSample, interpretSample, perturbGroup, scoreGroup, selectNeurons } from "./steps.js";
-
-/** Bad input (fails the item, never retried) as opposed to a transient or programming error. */
-export function isBadInput(e: unknown): boolean {
-  return e instanceof DataError || e instanceof ModelError || (e as Error)?.name === "SpecError";
-}
+import { captionImages, checkSample, evaluationImages, identifySample, inpaintSample, interpretSample, perturbGroup, scoreGroup, selectNeurons } from "./steps.js";
 
 /** Steps 1–7 for one sample; the Temporal concept workflow runs the same sequence as activities. */
 export async function runSample(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, sample: SampleRef, cleanKey: string, calibration?: CalibrationResult): Promise<SampleOutcome> {
@@ -26,11 +20,11 @@ export async function runSample(ctx: PipelineContext, plan: SweepPlan, spec: Swe
   const { key: selectionKey, selection } = await selectNeurons(ctx, spec, record, identifyKey, rules);
   outcome.selectionKey = selectionKey;
   outcome.interpretKey = await interpretSample(ctx, plan, record, identifyKey, selectionKey);
-  const images = evaluationSet(plan, spec, sample.concept);
+  const images = await evaluationImages(ctx, plan, spec, sample.concept, cleanKey);
   for (const group of selection.groups) {
     const keys = await perturbGroup(ctx, plan, spec, record, identifyKey, group, images, cleanKey);
-    outcome.perturbKeys[group.method] = keys;
-    outcome.scoreKeys.push((await scoreGroup(ctx, record, group, images, keys)).key);
+    outcome.perturbKeys[group.name] = keys;
+    outcome.scoreKeys.push((await scoreGroup(ctx, spec, record, group, images, keys, cleanKey)).key);
   }
   return outcome;
 }

@@ -10,12 +10,13 @@ import { renderHeatmap } from "../image/heatmap.js";
 import { type LayerTensor, type ScoredNeuron } from "../method/tensor.js";
 import { activationDrop, gradcam, twoStage } from "../method/two-stage.js";
 import { pan, schwettmann } from "../method/baselines.js";
-import { noiseDelta, positionStd } from "../method/noise.js";
+import { noiseDelta } from "../method/noise.js";
+import { randomGroup } from "../method/random.js";
 import { decodeNeuron, heatmapValues, targetContribution } from "../method/decode.js";
-import { meanDefined, suppressionRetention, type SuppressionRetention } from "../eval/scores.js";
+import { evaluationSets, meanDefined, selectivity, setScores, type EvalSets, type SuppressionRetention } from "../eval/scores.js";
 import { bleu, rouge1F, rougeLF } from "../eval/metrics/index.js";
 import { decodeSafetensors, encodeSafetensors } from "../store/index.js";
-import { type Method, type SweepSpec, rulesFor } from "../spec.js";
+import { type Method, type SweepSpec, CONTROL_METHODS, rulesFor } from "../spec.js";
 import type { ThresholdRule } from "../method/thresholds.js";
 import type { ModelRuntime } from "../model/runtime.js";
 import { cachedStep, json, readBytes, readJson, type PipelineContext } from "./context.js";
@@ -53,9 +54,13 @@ export async function inpaintSample(ctx: PipelineContext, plan: SweepPlan, spec:
 
 // ----------------------------------------------------------------------------------- captions
 
-/** Clean greedy captions of every evaluation image (gpu): the no-noise reference. */
+/**
+ * Clean greedy captions of every evaluation image (gpu): the no-noise reference, and the drafts
+ * of the noisy captions. Beside them, each neuron's mean and standard deviation over the image
+ * positions of these images (stats.safetensors): the unit of `noise.unit: "std"`.
+ */
 export async function captionImages(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, images: EvalImage[] = plan.evalImages): Promise<string> {
-  const inputs = { ...identity(plan), images: images.map((i) => i.imageId), files: images.map((i) => i.file), maxNewTokens: spec.eval.maxNewTokens };
+  const inputs = { ...identity(plan), images: images.map((i) => i.imageId), files: images.map((i) => i.file), maxNewTokens: spec.eval.maxNewTokens, stats: 1 };
   return cachedStep(ctx, "captions", inputs, async () => {
     const model = await ctx.model();
     const pixels = await Promise.all(images.map((i) => model.preprocess(i.file)));
@@ -63,9 +68,42 @@ export async function captionImages(ctx: PipelineContext, plan: SweepPlan, spec:
       maxNewTokens: spec.eval.maxNewTokens,
       onProgress: (done, total) => ctx.progress?.({ step: "captions", done, total }),
     });
-    return { "captions.json": json(Object.fromEntries(images.map((img, k) => [img.imageId, caps[k].text]))) };
+    const { layers, ffnDim } = model.manifest;
+    const sum = new Float64Array(layers * ffnDim), sum2 = new Float64Array(layers * ffnDim);
+    let positions = 0;
+    for (let i = 0; i < pixels.length; i += 16) {
+      for (const a of await model.activate(pixels.slice(i, i + 16))) {
+        const [L, P, D] = a.dims;
+        positions += P;
+        for (let l = 0; l < L; l++) for (let p = 0; p < P; p++) {
+          const base = (l * P + p) * D;
+          for (let j = 0; j < D; j++) { const v = a.data[base + j]; sum[l * D + j] += v; sum2[l * D + j] += v * v; }
+        }
+      }
+    }
+    const mean = new Float32Array(layers * ffnDim), std = new Float32Array(layers * ffnDim);
+    for (let k = 0; k < mean.length; k++) {
+      const m = sum[k] / Math.max(1, positions);
+      mean[k] = m;
+      std[k] = Math.sqrt(Math.max(0, sum2[k] / Math.max(1, positions) - m * m));
+    }
+    return {
+      "captions.json": json(Object.fromEntries(images.map((img, k) => [img.imageId, caps[k].text]))),
+      "stats.safetensors": encodeSafetensors({
+        mean: { dtype: "F32", shape: [layers, ffnDim], data: mean },
+        std: { dtype: "F32", shape: [layers, ffnDim], data: std },
+      }),
+    };
   });
 }
+
+/** Per-neuron activation statistics over the evaluation images' image positions, [L*D] each. */
+export async function readActivationStats(ctx: PipelineContext, cleanKey: string): Promise<{ mean: Float32Array; std: Float32Array }> {
+  const { tensors } = decodeSafetensors(await readBytes(ctx, cleanKey, "stats.safetensors"));
+  return { mean: tensors.mean.data as Float32Array, std: tensors.std.data as Float32Array };
+}
+
+export const readCleanCaptions = (ctx: PipelineContext, cleanKey: string) => readJson<Record<string, string>>(ctx, cleanKey, "captions.json");
 
 export interface SampleRecord {
   sample: SampleRef;
@@ -152,6 +190,8 @@ export async function readIdentify(ctx: PipelineContext, key: string): Promise<I
 
 export interface NeuronGroup {
   method: Method;
+  /** Unique within a sample: the method, or `random-3` for a control's fourth group. */
+  name: string;
   neurons: ScoredNeuron[];
 }
 
@@ -168,18 +208,28 @@ export interface Selection {
 /** Step 4 (cpu, pure): stage 1 + stage 2 and the baselines at matched k, from stored tensors. */
 export async function selectNeurons(ctx: PipelineContext, spec: SweepSpec, record: SampleRecord, identifyKey: string, rules?: { act: ThresholdRule; grad: ThresholdRule }): Promise<{ key: string; selection: Selection }> {
   const r = rules ?? rulesFor(spec.thresholds, record.sample.concept);
-  const inputs = { identify: identifyKey, rules: r, aggregate: spec.aggregate, methods: spec.methods, baselineK: spec.baselineK, schwettmann: spec.schwettmann };
+  const controls = spec.methods.some((m) => CONTROL_METHODS.includes(m)) ? { randomGroups: spec.randomGroups, seed: spec.seed } : null;
+  const inputs = { identify: identifyKey, rules: r, aggregate: spec.aggregate, methods: spec.methods, baselineK: spec.baselineK, schwettmann: spec.schwettmann, controls };
   const key = await cachedStep(ctx, "select", inputs, async () => {
     const t = await readIdentify(ctx, identifyKey);
     const drop = activationDrop(t.act, t.actInpainted, spec.aggregate);
     const ts = twoStage(drop, gradcam(t.act, t.grad, spec.aggregate), r.act, r.grad);
     const k = spec.baselineK === "matched" ? ts.selected.length : spec.baselineK;
-    const groups: NeuronGroup[] = spec.methods.map((method) => ({
-      method,
-      neurons: method === "two-stage" ? ts.selected
+    const [layers, , width] = t.act.dims;
+    const groups: NeuronGroup[] = spec.methods.flatMap((method): NeuronGroup[] => {
+      if (CONTROL_METHODS.includes(method)) {
+        // The control: seeded groups of the two-stage group's size (and per-layer counts).
+        return Array.from({ length: spec.randomGroups }, (_, g) => {
+          const name = `${method}-${g}`;
+          const neurons = randomGroup(ts.selected, { key: `${spec.seed}|${record.sample.id}/${name}`, layers, width, layerMatched: method === "random" });
+          return { method, name, neurons };
+        });
+      }
+      const neurons = method === "two-stage" ? ts.selected
         : method === "schwettmann" ? schwettmann(t.act, t.grad, k, spec.schwettmann.aggregate, spec.schwettmann.pairsPerImage)
-        : pan(t.act, t.contribution, k),
-    }));
+        : pan(t.act, t.contribution, k);
+      return [{ method, name: method, neurons }];
+    });
     const byDrop = ts.selected.map((n) => ({ ...n, score: drop.scores[n.layer * drop.width + n.index] })).sort((a, b) => b.score - a.score).slice(0, 5);
     const selection: Selection = {
       sampleId: record.sample.id, concept: record.sample.concept,
@@ -198,14 +248,25 @@ export interface PerturbLevel {
   captions: Record<string, string>[];
 }
 
-/** Evaluation images of a group: all of them, or the images of k plus a seeded sample of others. */
-export function evaluationSet(plan: SweepPlan, spec: SweepSpec, concept: string, images: EvalImage[] = plan.evalImages): EvalImage[] {
-  if (spec.eval.otherImages === "all") return images;
-  const own = images.filter((i) => i.concepts.includes(concept));
-  const others = images.filter((i) => !i.concepts.includes(concept) && i.concepts.length > 0);
+/**
+ * Evaluation images of a knowledge: all of them, or the images of k plus a seeded sample of others.
+ * With `eval.sets: "faithful"` and the clean captions, only images that can count are kept: images
+ * of k whose clean caption names k, and images without k whose clean caption names one of theirs.
+ */
+export function evaluationSet(plan: SweepPlan, spec: SweepSpec, concept: string, images: EvalImage[] = plan.evalImages, clean?: Record<string, string>): EvalImage[] {
+  const faithful = spec.eval.sets === "faithful" && clean !== undefined;
+  const named = (i: EvalImage, k: string) => !faithful || mentions(clean![i.imageId] ?? "", k).mentioned;
+  const own = images.filter((i) => i.concepts.includes(concept) && named(i, concept));
+  const others = images.filter((i) => !i.concepts.includes(concept) && i.concepts.some((k) => named(i, k)));
+  if (spec.eval.otherImages === "all") return [...own, ...others].sort((a, b) => a.imageId - b.imageId);
   const rank = (i: EvalImage) => hashUnit(`${spec.seed}|${concept}|${i.imageId}`);
   const picked = others.sort((a, b) => rank(a) - rank(b)).slice(0, spec.eval.otherImages as number);
   return [...own, ...picked].sort((a, b) => a.imageId - b.imageId);
+}
+
+/** evaluationSet with the clean captions read from the store. */
+export async function evaluationImages(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, concept: string, cleanKey: string, images: EvalImage[] = plan.evalImages): Promise<EvalImage[]> {
+  return evaluationSet(plan, spec, concept, images, await readCleanCaptions(ctx, cleanKey));
 }
 
 function hashUnit(s: string): number {
@@ -235,13 +296,13 @@ async function imageEmbeds(model: ModelRuntime, files: string[]): Promise<Float3
  * artifact per level, so a retried activity resumes at the first unfinished level.
  */
 export async function perturbGroup(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, record: SampleRecord, identifyKey: string, group: NeuronGroup, images: EvalImage[], cleanKey: string): Promise<string[]> {
-  const groupId = `${record.sample.id}/${group.method}`;
+  const groupId = `${record.sample.id}/${group.name}`;
   const keys: string[] = [];
-  let std: Float32Array | undefined;
+  const std = spec.noise.unit === "std" ? (await readActivationStats(ctx, cleanKey)).std : undefined;
   for (const [levelIndex, sigma] of spec.noise.levels.entries()) {
     const inputs = {
-      ...identity(plan), groupId, neurons: group.neurons.map((n) => [n.layer, n.index]), sigma, relative: spec.noise.relative,
-      identify: spec.noise.relative ? identifyKey : null, draws: spec.noise.draws, seed: spec.seed,
+      ...identity(plan), groupId, neurons: group.neurons.map((n) => [n.layer, n.index]), sigma, unit: spec.noise.unit, scope: spec.noise.scope,
+      stats: spec.noise.unit === "std" ? cleanKey : null, draws: spec.noise.draws, seed: spec.seed,
       images: images.map((i) => i.imageId), maxNewTokens: spec.eval.maxNewTokens,
     };
     keys.push(await cachedStep(ctx, "perturb", inputs, async () => {
@@ -254,7 +315,6 @@ export async function perturbGroup(ctx: PipelineContext, plan: SweepPlan, spec: 
       } else {
         const model = await ctx.model();
         const { layers, ffnDim } = model.manifest;
-        if (spec.noise.relative) std ??= positionStd((await readIdentify(ctx, identifyKey)).act);
         const embeds = await imageEmbeds(model, images.map((i) => i.file));
         const deltas = Array.from({ length: spec.noise.draws }, (_, draw) =>
           noiseDelta(group.neurons, { seed: spec.seed, groupId, sigma, draw, layers, width: ffnDim, scale: std }));
@@ -281,8 +341,16 @@ export async function perturbGroup(ctx: PipelineContext, plan: SweepPlan, spec: 
 
 // -------------------------------------------------------------------------------------- score
 
+export interface DrawRates { pSame: number; pOther: number }
+
 export interface LevelScore extends Omit<SuppressionRetention, "counts"> {
   sigma: number;
+  /** P_same / P_other of every noise draw (the bootstrap resamples them). */
+  draws: DrawRates[];
+  /** Δsame, Δother and their difference against σ = 0 (mean over draws). */
+  dSame: number;
+  dOther: number;
+  selectivity: number;
   bleu: number;
   rouge1: number;
   rougeL: number;
@@ -293,34 +361,57 @@ export interface GroupScore {
   concept: string;
   sampleId: string;
   method: Method;
+  /** Unique within the sample (`random-3`). */
+  group: string;
   neurons: number;
+  /** Which images / pairs were scored ("faithful" or "all") and how many. */
+  sets: "faithful" | "all";
+  counts: { same: number; other: number };
+  /** σ = 0: the clean captions over the same sets (no model work). */
+  clean: DrawRates;
   levels: LevelScore[];
 }
 
 const mean = meanDefined;
+const mentionFn = (c: string, k: string) => mentions(c, k).mentioned;
 
-/** Step 6 (cpu): suppression/retention per level (mean over draws), caption quality vs caption(x~). */
-export async function scoreGroup(ctx: PipelineContext, record: SampleRecord, group: NeuronGroup, images: EvalImage[], perturbKeys: string[]): Promise<{ key: string; score: GroupScore }> {
-  const inputs = { sample: record.sample.id, method: group.method, perturb: perturbKeys, inpaintedCaption: record.inpaintedCaption, images: images.map((i) => [i.imageId, i.concepts]) };
+/** The scored sets of one knowledge: faithful ones need the clean captions. */
+export function scoredSets(spec: SweepSpec, concept: string, images: EvalImage[], clean: Record<string, string>): EvalSets {
+  return evaluationSets(concept, images, spec.eval.sets === "faithful" ? (id) => clean[id] ?? "" : null, mentionFn);
+}
+
+/**
+ * Step 6 (cpu): suppression / retention / selectivity per level and draw over fixed sets, the
+ * σ = 0 rates from the clean captions, caption quality of the sample's own image vs caption(x~).
+ */
+export async function scoreGroup(ctx: PipelineContext, spec: SweepSpec, record: SampleRecord, group: NeuronGroup, images: EvalImage[], perturbKeys: string[], cleanKey: string): Promise<{ key: string; score: GroupScore }> {
+  const inputs = { sample: record.sample.id, group: group.name, perturb: perturbKeys, inpaintedCaption: record.inpaintedCaption, images: images.map((i) => [i.imageId, i.concepts]), clean: cleanKey, sets: spec.eval.sets };
   const key = await cachedStep(ctx, "score", inputs, async () => {
     const scorer = await ctx.bertScorer();
-    const mentionFn = (c: string, k: string) => mentions(c, k).mentioned;
+    const concept = record.sample.concept;
+    const cleanCaps = await readCleanCaptions(ctx, cleanKey);
+    const sets = scoredSets(spec, concept, images, cleanCaps);
+    const clean = setScores(concept, sets, (id) => cleanCaps[id] ?? "", mentionFn);
     const levels: LevelScore[] = [];
     for (const pk of perturbKeys) {
       const level = await readJson<PerturbLevel>(ctx, pk, "perturb.json");
-      const sr = level.captions.map((caps) => suppressionRetention(record.sample.concept, images.map((i) => ({ concepts: i.concepts, caption: caps[i.imageId] })), mentionFn));
-      const own = level.captions.map((caps) => caps[record.sample.imageId]);
+      const sr = level.captions.map((caps) => setScores(concept, sets, (id) => caps[id] ?? "", mentionFn));
+      const own = level.captions.map((caps) => caps[record.sample.imageId] ?? "");
       const ref = record.inpaintedCaption;
       const bert = await scorer.score(own, own.map(() => ref));
-      const suppression = mean(sr.map((s) => s.suppression));
-      const retention = mean(sr.map((s) => s.retention));
+      const pSame = mean(sr.map((s) => s.pSame)), pOther = mean(sr.map((s) => s.pOther));
+      const suppression = 1 - pSame, retention = pOther;
       levels.push({
-        sigma: level.sigma,
-        pSame: mean(sr.map((s) => s.pSame)), pOther: mean(sr.map((s) => s.pOther)), suppression, retention, score: (suppression + retention) / 2,
+        sigma: level.sigma, draws: sr.map((s) => ({ pSame: s.pSame, pOther: s.pOther })),
+        pSame, pOther, suppression, retention, score: (suppression + retention) / 2,
+        ...selectivity(clean, { pSame, pOther }),
         bleu: mean(own.map((c) => bleu(c, ref))), rouge1: mean(own.map((c) => rouge1F(c, ref))), rougeL: mean(own.map((c) => rougeLF(c, ref))), bertscore: mean(bert),
       });
     }
-    const score: GroupScore = { concept: record.sample.concept, sampleId: record.sample.id, method: group.method, neurons: group.neurons.length, levels };
+    const score: GroupScore = {
+      concept, sampleId: record.sample.id, method: group.method, group: group.name, neurons: group.neurons.length,
+      sets: spec.eval.sets, counts: clean.counts, clean: { pSame: clean.pSame, pOther: clean.pOther }, levels,
+    };
     return { "score.json": json(score) };
   });
   return { key, score: await readJson<GroupScore>(ctx, key, "score.json") };

@@ -27,8 +27,9 @@ describe("pipeline steps (random bundle)", () => {
   const spec = parseSpec({
     bundle: BUNDLE, concepts: ["bear", "unicorn"], samplesPerConcept: 1, seed: 3,
     thresholds: { mode: "rules", default: { act: { mode: "count", n: 6 }, grad: { mode: "count", n: 3 } } },
-    noise: { levels: [1, 4], draws: 2, relative: true },
-    eval: { otherImages: 3, maxNewTokens: 6 },
+    noise: { levels: [1, 4], draws: 2 }, randomGroups: 2,
+    // Random weights name nothing, so faithful sets would be empty: score every annotated image.
+    eval: { sets: "all", otherImages: 3, maxNewTokens: 6 },
   });
 
   beforeAll(async () => {
@@ -69,7 +70,7 @@ describe("pipeline steps (random bundle)", () => {
       const { selection } = await selectNeurons(ctx, spec, record, identifyKey);
       const group = selection.groups[0];
       const perturbKeys = await perturbGroup(ctx, plan, spec, record, identifyKey, group, images, cleanKey);
-      const { score } = await scoreGroup(ctx, record, group, images, perturbKeys);
+      const { score } = await scoreGroup(ctx, spec, record, group, images, perturbKeys, cleanKey);
       return { identifyKey, selection, perturbKeys, score };
     };
     const first = await run();
@@ -85,9 +86,16 @@ describe("pipeline steps (random bundle)", () => {
     expect(t.grad.data.some((v) => v !== 0)).toBe(true);
     const ts = first.selection.groups.find((g) => g.method === "two-stage")!;
     expect(ts.neurons).toHaveLength(3);
-    expect(first.selection.groups.map((g) => g.neurons.length)).toEqual([3, 3, 3]); // matched k
+    // matched k, and two layer-matched random groups of the two-stage group's size
+    expect(first.selection.groups.map((g) => [g.name, g.neurons.length])).toEqual([["two-stage", 3], ["schwettmann", 3], ["pan", 3], ["random-0", 3], ["random-1", 3]]);
+    const perLayer = (name: string) => first.selection.groups.find((g) => g.name === name)!.neurons.map((n) => n.layer).sort();
+    expect(perLayer("random-0")).toEqual(perLayer("two-stage"));
+    expect(perLayer("random-1")).toEqual(perLayer("two-stage"));
+    expect(first.selection.groups[3].neurons).not.toEqual(first.selection.groups[4].neurons);
     expect(first.perturbKeys).toHaveLength(2);
     for (const k of first.perturbKeys) expect(await isComplete(ctx.store, k)).toBe(true);
     expect(first.score.levels.map((l) => l.sigma)).toEqual([1, 4]);
+    expect(first.score.levels[0].draws).toHaveLength(2);
+    expect(first.score.counts.same).toBeGreaterThan(0);
   });
 });
