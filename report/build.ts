@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { extname, join, resolve } from "node:path";
 import sharp from "sharp";
 import { z } from "zod";
+import { BadInputError } from "../core/errors.js";
 import type { SweepResults } from "../core/pipeline/aggregate.js";
 import type { SweepPlan } from "../core/pipeline/plan.js";
 import { parseSpec, type SweepSpec } from "../core/spec.js";
@@ -14,7 +15,7 @@ import { renderReport, type SampleImages } from "./render.js";
 
 export type { SampleImages };
 
-export class ReportError extends Error {
+export class ReportError extends BadInputError {
   constructor(readonly item: string, readonly problem: string) {
     super(`report: ${item}: ${problem}`);
     this.name = "ReportError";

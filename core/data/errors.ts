@@ -1,19 +1,18 @@
 /**
  * Typed errors for bad input. Every error names the item (file, image id, annotation id,
- * concept) and the problem, so a sweep can record it and move on.
+ * concept) and the problem, so a sweep can record it and move on. (An undecodable image is
+ * core/image's ImageDecodeError.)
  */
-export class DataError extends Error {
+import { BadInputError } from "../errors.js";
+
+export class DataError extends BadInputError {
   /** The file, id or key the problem is about. */
   readonly item: string;
   constructor(item: string, problem: string, options?: { cause?: unknown }) {
     super(`${item}: ${problem}`, options);
-    this.name = new.target.name;
     this.item = item;
   }
 }
-
-/** A file that is not a decodable image (truncated, wrong format, empty). */
-export class ImageDecodeError extends DataError {}
 
 /** JSON that does not parse or does not match the COCO schema. */
 export class MalformedJsonError extends DataError {}

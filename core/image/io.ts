@@ -1,7 +1,7 @@
-/** RGB images in memory and their decoding/encoding with sharp. */
+/** RGB images in memory and their decoding/encoding with sharp: the one decoder every step uses. */
 import { readFile } from "node:fs/promises";
 import sharp from "sharp";
-import { ImageDecodeError } from "../data/errors.js";
+import { ImageDecodeError } from "./errors.js";
 
 /** Interleaved 8-bit RGB, row-major, no padding: data.length === width * height * 3. */
 export interface RgbImage {
@@ -11,8 +11,10 @@ export interface RgbImage {
 }
 
 /**
- * Decode an image file (or bytes) to RGB; alpha is flattened onto black like cv2.imread.
- * A truncated, empty or non-image file is an ImageDecodeError naming it.
+ * Decode an image file (or bytes) to RGB. An alpha channel is dropped, not composited, like
+ * Pillow's `convert("RGB")` that trained the tiny model and made the inpainting reference; the
+ * model, the inpainter and the heatmap all see these pixels. A truncated, empty or non-image file
+ * is an ImageDecodeError naming it.
  */
 export async function loadImage(source: string | Uint8Array, name?: string): Promise<RgbImage> {
   const item = name ?? (typeof source === "string" ? source : "image bytes");
@@ -25,7 +27,7 @@ export async function loadImage(source: string | Uint8Array, name?: string): Pro
   if (bytes.length === 0) throw new ImageDecodeError(item, "empty file");
   try {
     const { data, info } = await sharp(bytes, { failOn: "truncated" })
-      .flatten({ background: "#000000" })
+      .removeAlpha()
       .toColourspace("srgb")
       .raw()
       .toBuffer({ resolveWithObject: true });
@@ -48,13 +50,4 @@ export async function encodePng(img: RgbImage, compressionLevel = 6): Promise<Bu
   return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .png({ compressionLevel })
     .toBuffer();
-}
-
-/** Resize with sharp (bilinear by default, as the tiny model's preprocessing). */
-export async function resizeImage(img: RgbImage, width: number, height: number, kernel: "nearest" | "linear" | "cubic" | "lanczos3" = "linear"): Promise<RgbImage> {
-  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(width, height, { kernel, fit: "fill" })
-    .raw()
-    .toBuffer();
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height };
 }

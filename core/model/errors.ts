@@ -1,6 +1,7 @@
 // Typed errors of the model runtime. `code` tells callers (the Temporal activities) what went
 // wrong without parsing messages: every code here is bad input or a bad bundle, i.e. not worth a
-// retry; anything else thrown from the runtime (ORT internals, I/O) may be transient.
+// retry (a BadInputError); anything else thrown from the runtime (ORT internals, I/O) may be transient.
+import { BadInputError } from "../errors.js";
 
 export type ModelErrorCode =
   | "bad-bundle" // bundle.json invalid, a file missing or its sha256 wrong, graph I/O unexpected
@@ -13,7 +14,7 @@ export type ModelErrorCode =
   | "batch-too-large" // the estimated memory of a batch exceeds the budget
   | "closed"; // the runtime was closed
 
-export class ModelError extends Error {
+export class ModelError extends BadInputError {
   override readonly name = "ModelError";
   constructor(
     readonly code: ModelErrorCode,
@@ -23,8 +24,4 @@ export class ModelError extends Error {
   ) {
     super(`${item}: ${problem}`);
   }
-}
-
-export function isModelError(e: unknown): e is ModelError {
-  return e instanceof ModelError;
 }

@@ -1,16 +1,13 @@
 // Image preprocessing (docs/BUNDLE.md §1): RGB, resize to S×S ("squash" or CLIP's shortest edge
 // + centre crop) with the bundle's resampling filter, scale to [0,1], (x - mean) / std per
-// channel, channel-first. sharp decodes files; the resize is Pillow's, bit for bit (resample.ts).
-import sharp from "sharp";
+// channel, channel-first. Files are decoded by core/image's loadImage (the decoder every step
+// uses, so the model sees the pixels the inpainter sees); the resize is Pillow's, bit for bit (resample.ts).
+import { ImageDecodeError } from "../image/errors.js";
+import { loadImage, type RgbImage } from "../image/io.js";
 import { ModelError } from "./errors.js";
 import { crop, pilResize } from "./resample.js";
 
-export interface RgbImage {
-  /** Row-major RGB bytes, width*height*3. */
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
+export type { RgbImage };
 
 export interface ImageSettings {
   size: number;
@@ -20,14 +17,13 @@ export interface ImageSettings {
   resize: "squash" | "shortest_edge_center_crop";
 }
 
-/** Decode a file (any format sharp reads) to RGB bytes. */
-export async function readRgb(path: string): Promise<RgbImage> {
+/** Decode a file with core/image's decoder; a bad file is the runtime's `bad-image` ModelError. */
+async function readRgb(path: string): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(path).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`${info.channels} channels after conversion to RGB`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+    return await loadImage(path);
   } catch (e) {
-    throw new ModelError("bad-image", path, `cannot read image (${(e as Error).message})`);
+    if (e instanceof ImageDecodeError) throw new ModelError("bad-image", path, e.problem);
+    throw e;
   }
 }
 

@@ -1,7 +1,12 @@
-/** Typed errors of the artifact store; each names the key (and file) it is about. */
+/**
+ * Typed errors of the artifact store; each names the key (and file) it is about. Only an invalid
+ * key is bad input: a missing or corrupt artifact may be a store outage or a half-written step,
+ * so it is retried.
+ */
+import { BadInputError } from "../errors.js";
 
 /** A key or name that could escape the store or is not portable across backends. */
-export class InvalidKeyError extends Error {
+export class InvalidKeyError extends BadInputError {
   override name = "InvalidKeyError";
   constructor(readonly key: string, readonly reason: string) {
     super(`invalid artifact key ${JSON.stringify(key)}: ${reason}`);

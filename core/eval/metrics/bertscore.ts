@@ -27,6 +27,7 @@ import path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import * as ort from "onnxruntime-node";
 import { z } from "zod";
+import { BadInputError } from "../../errors.js";
 
 /** The encoder's identity, to be recorded in every report that quotes a BERTScore. */
 export const EncoderIdentity = z.object({
@@ -73,12 +74,12 @@ export interface BertScorer {
 }
 
 /** Raised when the encoder directory is missing, incomplete or does not match its manifest. */
-export class BertScoreModelError extends Error {
+export class BertScoreModelError extends BadInputError {
   override name = "BertScoreModelError";
 }
 
 /** Raised for bad score() input, naming the offending item. */
-export class BertScoreInputError extends Error {
+export class BertScoreInputError extends BadInputError {
   override name = "BertScoreInputError";
 }
 
