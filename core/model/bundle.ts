@@ -35,7 +35,7 @@ const FileEntry = z
 export const BundleManifestSchema = z
   .object({
     formatVersion: z.literal(FORMAT_VERSION),
-    family: z.enum(["tiny", "llava"]),
+    family: z.enum(["tiny", "llava", "minigpt4"]),
     /** Where A lives: the input of the FFN output projection (default) or silu(gate(x)) alone. */
     activationSite: z.enum(["down_proj_input", "act_fn"]),
     image: z
@@ -48,8 +48,9 @@ export const BundleManifestSchema = z
         patchSize: count,
         /** [rows, cols] of vision patches. */
         patchGrid: z.tuple([count, count]),
-        /** Patches merged per token along each side (1 for LLaVA). */
-        mergeFactor: count,
+        /** Patches merged per token: one number for both sides (1 for LLaVA), or [rows, cols]
+         *  (MiniGPT-4: [1, 4], four raster-consecutive patches of one row per token). */
+        mergeFactor: z.union([count, z.tuple([count, count])]),
         /** [rows, cols] of image tokens after merging, row-major after any CLS tokens. */
         tokenGrid: z.tuple([count, count]),
         /** Leading image tokens that are not grid cells (CLS kept by `full` feature selection). */
@@ -105,8 +106,9 @@ export function dimensionProblem(m: BundleManifest): string | null {
   const grid = im.size / im.patchSize;
   if (!Number.isInteger(grid) || im.patchGrid[0] !== grid || im.patchGrid[1] !== grid)
     return `image.patchGrid ${JSON.stringify(im.patchGrid)} does not match size ${im.size} / patchSize ${im.patchSize}`;
-  if (im.tokenGrid[0] * im.mergeFactor !== im.patchGrid[0] || im.tokenGrid[1] * im.mergeFactor !== im.patchGrid[1])
-    return `image.tokenGrid ${JSON.stringify(im.tokenGrid)} × mergeFactor ${im.mergeFactor} does not match patchGrid ${JSON.stringify(im.patchGrid)}`;
+  const [mr, mc] = typeof im.mergeFactor === "number" ? [im.mergeFactor, im.mergeFactor] : im.mergeFactor;
+  if (im.tokenGrid[0] * mr !== im.patchGrid[0] || im.tokenGrid[1] * mc !== im.patchGrid[1])
+    return `image.tokenGrid ${JSON.stringify(im.tokenGrid)} × mergeFactor ${JSON.stringify(im.mergeFactor)} does not match patchGrid ${JSON.stringify(im.patchGrid)}`;
   const p = im.tokenGrid[0] * im.tokenGrid[1] + im.clsTokens;
   if (m.imageTokens !== p)
     return `imageTokens ${m.imageTokens} does not match tokenGrid ${JSON.stringify(im.tokenGrid)} + clsTokens ${im.clsTokens} = ${p}`;

@@ -49,8 +49,9 @@ def dimension_problem(m: dict) -> str | None:
     grid = im["size"] / im["patchSize"]
     if grid != int(grid) or im["patchGrid"] != [int(grid), int(grid)]:
         return f"image.patchGrid {im['patchGrid']} does not match size {im['size']} / patchSize {im['patchSize']}"
-    if [t * im["mergeFactor"] for t in im["tokenGrid"]] != im["patchGrid"]:
-        return (f"image.tokenGrid {im['tokenGrid']} × mergeFactor {im['mergeFactor']} does not match "
+    merge = im["mergeFactor"] if isinstance(im["mergeFactor"], list) else [im["mergeFactor"]] * 2
+    if [t * f for t, f in zip(im["tokenGrid"], merge)] != im["patchGrid"]:
+        return (f"image.tokenGrid {im['tokenGrid']} × mergeFactor {json.dumps(im['mergeFactor'])} does not match "
                 f"patchGrid {im['patchGrid']}")
     p = im["tokenGrid"][0] * im["tokenGrid"][1] + im["clsTokens"]
     if m["imageTokens"] != p:

@@ -20,6 +20,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from . import bundle as B
 from .checkpoint import Checkpoint
+from .fp16 import round_model_fp16, store_weights_fp16
 from .graphs import DecoderGraph, EmbedGraph, LlamaCore, VisionGraph, gradient_fn
 from .testvectors import write_testvectors
 
@@ -59,7 +60,8 @@ def decoder_io_names(n_layers: int) -> tuple[list[str], list[str]]:
 def export_vision(ck: Checkpoint, out: Path) -> list[str]:
     s = ck.image["size"]
     x = torch.randn(2, 3, s, s, generator=torch.Generator().manual_seed(0))
-    return _export(VisionGraph(ck.model).eval(), (x,), out / "vision.onnx", ["pixel_values"], ["image_embeds"],
+    graph = ck.model.vision_graph() if hasattr(ck.model, "vision_graph") else VisionGraph(ck.model)
+    return _export(graph.eval(), (x,), out / "vision.onnx", ["pixel_values"], ["image_embeds"],
                    ({0: Dim("batch", min=1, max=1024)},))
 
 
@@ -114,12 +116,14 @@ def write_readout(ck: Checkpoint, out: Path) -> list[str]:
 def manifest(ck: Checkpoint, site: str, files: dict) -> dict:
     tc = ck.text
     g = ck.patch_grid
+    mr, mc = getattr(ck, "merge", (1, 1))  # patches per image token along rows, cols (minigpt4: 1, 4)
     return {
         "formatVersion": B.FORMAT_VERSION,
         "family": ck.family,
         "activationSite": site,
-        "image": {**ck.image, "patchSize": ck.patch_size, "patchGrid": [g, g], "mergeFactor": 1,
-                  "tokenGrid": [g, g], "clsTokens": ck.cls_tokens},
+        "image": {**ck.image, "patchSize": ck.patch_size, "patchGrid": [g, g],
+                  "mergeFactor": mr if mr == mc else [mr, mc], "tokenGrid": [g // mr, g // mc],
+                  "clsTokens": ck.cls_tokens},
         "prompt": {"template": ck.prompt, "prefixIds": ck.prefix_ids, "suffixIds": ck.suffix_ids},
         "imageTokens": ck.n_image,
         "imageTokenId": ck.image_token_id,
@@ -141,9 +145,14 @@ def manifest(ck: Checkpoint, site: str, files: dict) -> dict:
 
 
 def export_bundle(ck: Checkpoint, out: str | Path, site: str = "down_proj_input", testvectors: bool = True,
-                  timings: dict[str, float] | None = None) -> dict:
+                  timings: dict[str, float] | None = None, weights: str = "fp32") -> dict:
     """Write the whole bundle into `out` (emptied first) and return its verified manifest.
-    `timings`, when given, receives the seconds each step took."""
+    `timings`, when given, receives the seconds each step took. `weights` "fp16" rounds the
+    model's parameters to float16 in place and stores the graphs' weights as float16 (fp16.py)."""
+    if weights not in ("fp32", "fp16"):
+        raise ValueError(f"weights {weights!r} is not 'fp32' or 'fp16'")
+    if weights == "fp16":
+        round_model_fp16(ck.model)
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
@@ -158,6 +167,11 @@ def export_bundle(ck: Checkpoint, out: str | Path, site: str = "down_proj_input"
         names += fn()
         timings[step] = time.perf_counter() - t0
         log.info("%s: %.1fs", step, timings[step])
+    if weights == "fp16":
+        graphs = [n for n in names if n.endswith(".onnx")]
+        names = [n for n in names if not n.endswith((".onnx", ".onnx.data"))]
+        for n in graphs:
+            names += store_weights_fp16(out / n)
     shutil.copyfile(ck.model_dir / "tokenizer.json", out / "tokenizer.json")
     names.append("tokenizer.json")
     if testvectors:

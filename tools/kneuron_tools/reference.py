@@ -52,6 +52,8 @@ class SiteHooks:
 
 def image_embeds(ck: Checkpoint, pixel_values: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
+        if hasattr(ck.model, "encode_img"):  # minigpt4: the source's own encode_img (minigpt4.py)
+            return ck.model.encode_img(pixel_values)
         out = ck.model.model.get_image_features(pixel_values=pixel_values, return_dict=True)
     return torch.stack(list(out.pooler_output))
 
