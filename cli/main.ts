@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { registerData } from "./data.js";
 import { registerDev } from "./dev.js";
 import { registerModel } from "./model.js";
@@ -13,7 +13,9 @@ import { registerSweep } from "./sweep.js";
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string; description: string };
-  const program = new Command("kneuron").description(pkg.description).version(pkg.version).showHelpAfterError();
+  // exitOverride before the commands are added, so every subcommand inherits it: a usage error
+  // throws (run sets the exit code) instead of exiting the process from inside commander.
+  const program = new Command("kneuron").description(pkg.description).version(pkg.version).showHelpAfterError().exitOverride();
   registerDev(program);
   registerData(program);
   registerModel(program);
@@ -27,6 +29,8 @@ export async function run(argv: string[] = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {
+    // Commander has printed its usage error (or the help) already.
+    if (e instanceof CommanderError) return void (process.exitCode = e.exitCode);
     const err = e as Error;
     console.error(process.env.KNEURON_DEBUG ? err.stack : `kneuron: ${err.message ?? err}`);
     process.exitCode = 1;

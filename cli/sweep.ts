@@ -9,7 +9,9 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
 import { type Client, WorkflowNotFoundError } from "@temporalio/client";
 import { defaultPayloadConverter } from "@temporalio/common";
-import { type ArtifactStore, ArtifactNotFoundError, createStore, readStep, safeSegment } from "../core/store/index.js";
+import { type ArtifactStore, ArtifactNotFoundError, InvalidKeyError, createStore, preflightStore, readStep, safeSegment } from "../core/store/index.js";
+import { COCO_CATEGORIES } from "../core/data/concepts.js";
+import { didYouMean } from "../core/suggest.js";
 import { parseSpec, type SweepSpec } from "../core/spec.js";
 import type { SweepResults } from "../core/pipeline/aggregate.js";
 import { runDirect } from "../core/pipeline/direct.js";
@@ -32,15 +34,53 @@ export interface SpecFlags {
   bundle?: string;
   concepts?: string;
   samples?: number;
+  /** Sweep the known concepts of a list that also names unknown ones (else that is an error). */
+  allowMissing?: boolean;
 }
 
-/** `synthetic`, `synthetic:SEED` or `coco:DIR` (split from --config, default val2017) → the spec's dataset. */
+/**
+ * `synthetic`, `synthetic:SEED`, `coco:DIR` or `coco:DIR:SPLIT` → the spec's dataset. The split
+ * is the part after the last ":" when it looks like a split name (val2017, train2017, ...).
+ */
 export function parseDatasetFlag(v: string): Record<string, unknown> {
   const m = /^(synthetic|coco)(?::(.*))?$/.exec(v);
-  if (!m) throw new Error(`--dataset ${v}: expected synthetic[:SEED] or coco:DIR`);
-  if (m[1] === "synthetic") return m[2] ? { kind: "synthetic", seed: Number(m[2]) } : { kind: "synthetic" };
-  if (!m[2]) throw new Error("--dataset coco needs a directory: coco:DIR");
+  if (!m) throw new Error(`--dataset ${v}: expected synthetic[:SEED], coco:DIR or coco:DIR:SPLIT`);
+  if (m[1] === "synthetic") {
+    if (m[2] === undefined) return { kind: "synthetic" };
+    if (!/^\d{1,9}$/.test(m[2])) throw new Error(`--dataset ${v}: the seed must be a non-negative integer, got ${JSON.stringify(m[2])}`);
+    return { kind: "synthetic", seed: Number(m[2]) };
+  }
+  if (!m[2]) throw new Error(`--dataset ${v}: coco needs a directory: coco:DIR or coco:DIR:SPLIT`);
+  const split = /^(.*):([A-Za-z0-9_-]+)$/.exec(m[2]);
+  if (split && split[1]) return { kind: "coco", dir: path.resolve(split[1]), split: split[2] };
   return { kind: "coco", dir: path.resolve(m[2]) };
+}
+
+/** What a JSON value is, for an error message ("null", "an array", "a string"). */
+const jsonKind = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "an array" : `a ${typeof v}`);
+
+/** Every COCO category name by its normal form: lower case, "_" / "-" / runs of spaces as one space. */
+const normalName = (n: string) => n.trim().toLowerCase().replace(/[\s_-]+/g, " ");
+const CONCEPT_BY_NORMAL = new Map(COCO_CATEGORIES.map((c) => [normalName(c.name), c.name]));
+
+/**
+ * Concept names as the user typed them → COCO's spelling (case and "_" ignored). No valid name at
+ * all is an error; unknown names next to valid ones are an error too unless `allowMissing`, then a
+ * warning. Every unknown name is listed with the nearest known one.
+ */
+export function resolveConcepts(names: unknown[], source: string, allowMissing = false, warn: (m: string) => void = (m) => console.error(`kneuron: warning: ${m}`)): string[] {
+  const known: string[] = [];
+  const unknown: string[] = [];
+  for (const n of names) {
+    const name = typeof n === "string" ? CONCEPT_BY_NORMAL.get(normalName(n)) : undefined;
+    if (name) known.includes(name) || known.push(name);
+    else unknown.push(`${JSON.stringify(n)}${typeof n === "string" ? didYouMean(normalName(n), CONCEPT_BY_NORMAL.keys()) : ""}`);
+  }
+  const what = `unknown concept${unknown.length === 1 ? "" : "s"} ${unknown.join(", ")} (not among COCO 2017's 80 categories)`;
+  if (known.length === 0) throw new Error(`${source}: no valid concept: ${what}`);
+  if (unknown.length && !allowMissing) throw new Error(`${source}: ${what}; pass --allow-missing to sweep only ${known.join(", ")}`);
+  if (unknown.length) warn(`${source}: skipping ${what}`);
+  return known;
 }
 
 /** The sweep spec from `--config FILE` (JSON) plus flags; SpecError names every bad field. */
@@ -50,24 +90,49 @@ export async function specFromFlags(f: SpecFlags): Promise<SweepSpec> {
     const text = await readFile(f.config, "utf8").catch((e) => {
       throw new Error(`--config ${f.config}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     });
+    let parsed: unknown;
     try {
-      raw = JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch (e) {
       throw new Error(`--config ${f.config}: not JSON (${(e as Error).message})`);
     }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new Error(`--config ${f.config}: expected a JSON object (a sweep spec, e.g. {"concepts": ["bear"]}), got ${jsonKind(parsed)}`);
+    }
+    raw = parsed as Record<string, unknown>;
   }
   if (f.dataset) {
     const ds = parseDatasetFlag(f.dataset);
     const prev = raw.dataset as Record<string, unknown> | undefined;
     raw.dataset = prev?.kind === ds.kind ? { ...prev, ...ds } : ds;
   }
-  if (f.concepts) raw.concepts = f.concepts.split(",").map((c) => c.trim()).filter(Boolean);
+  if (f.concepts !== undefined) {
+    const list = f.concepts.split(",").map((c) => c.trim()).filter(Boolean);
+    if (list.length === 0) throw new Error(`--concepts ${JSON.stringify(f.concepts)}: names no concept; give e.g. --concepts bear,clock, or leave the flag out to sweep every concept`);
+    raw.concepts = resolveConcepts(list, "--concepts", f.allowMissing);
+  } else if (Array.isArray(raw.concepts) && raw.concepts.length > 0) {
+    raw.concepts = resolveConcepts(raw.concepts, `--config ${f.config}: concepts`, f.allowMissing);
+  }
   if (f.samples !== undefined) raw.samplesPerConcept = f.samples;
   // Workers run in the project root: hand them absolute paths.
   if (f.bundle) raw.bundle = path.resolve(f.bundle);
   else if (typeof raw.bundle === "string") raw.bundle = path.resolve(f.config ? path.dirname(f.config) : ".", raw.bundle);
   else raw.bundle = path.join(PROJECT_ROOT, "models", "tiny");
   return parseSpec(raw);
+}
+
+/**
+ * A sweep id exactly as given, or an error saying why not: it names the workflow and a store
+ * folder, so it is never rewritten (a rewritten id would not find the sweep later).
+ */
+export function checkSweepId(id: string, flag = "sweep id"): string {
+  try {
+    if (safeSegment(id) === id) return id;
+  } catch (e) {
+    if (!(e instanceof InvalidKeyError)) throw e;
+    throw new Error(`${flag} ${JSON.stringify(id)} is not valid: ${e.reason}; use letters, digits and . _ - = + @ , (not first: .)`);
+  }
+  throw new Error(`${flag} ${JSON.stringify(id)} is not valid: it contains whitespace; use letters, digits and . _ - = + @ , (e.g. ${JSON.stringify(id.trim().replace(/\s+/g, "-"))})`);
 }
 
 export const newSweepId = () => `sweep-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-")}-${randomBytes(2).toString("hex")}`;
@@ -139,7 +204,15 @@ interface StartOptions {
   workers?: boolean;
 }
 
+/** Before anything starts: the store answers and takes a write, Temporal answers; else an error naming the address. */
+async function preflight(t: Target): Promise<void> {
+  await preflightStore(t.config.store);
+  const client = await connectClient(t.config);
+  await client.connection.close();
+}
+
 async function launch(t: Target, sweepId: string, spec: SweepSpec, o: StartOptions, resumed: boolean): Promise<void> {
+  await preflight(t);
   await t.store.put(`sweeps/${safeSegment(sweepId)}/spec.json`, JSON.stringify(spec, null, 1));
   const workers = o.workers ? await startWorkers(t, sweepId, spec) : [];
   try {
@@ -304,7 +377,8 @@ function specOptions(cmd: Command): Command {
     .option("--config <file>", "sweep spec (JSON, see core/spec.ts); flags override it")
     .option("--dataset <ds>", "synthetic[:SEED] or coco:DIR[:SPLIT]")
     .option("--bundle <dir>", "model bundle (default models/tiny)")
-    .option("--concepts <a,b>", "knowledge to sweep (default: every concept of the dataset)")
+    .option("--concepts <a,b>", "knowledge to sweep, COCO category names, case ignored (default: every concept of the dataset)")
+    .option("--allow-missing", "sweep the known concepts of a --concepts list that also names unknown ones (else an error)")
     .option("--samples <n>", "samples per concept", positiveInt("--samples"))
     .addOption(new Option("--store <kind>", "artifact store (default from config: KNEURON_STORE)").choices(["local", "s3"]))
     .option("--id <sweepId>", "sweep id (default sweep-<time>-<random>)");
@@ -321,7 +395,7 @@ export function registerSweep(program: Command): void {
     .option("--dev", "start the local dev services if needed and use them")
     .action(async (o: SpecFlags & StartOptions) => {
       const spec = await specFromFlags(o);
-      const sweepId = safeSegment(o.id ?? newSweepId());
+      const sweepId = o.id === undefined ? newSweepId() : checkSweepId(o.id, "--id");
       await launch(await target(o), sweepId, spec, o, false);
     });
 
@@ -333,6 +407,7 @@ export function registerSweep(program: Command): void {
     .option("--workers", "run one cpu and one model worker for this sweep")
     .option("--dev", "start the local dev services if needed and use them")
     .action(async (id: string, o: StartOptions) => {
+      checkSweepId(id);
       const t = await target(o);
       const spec = await withClient(t, async (client) => {
         const d = await client.workflow.getHandle(id).describe().catch((e) => {
@@ -349,6 +424,7 @@ export function registerSweep(program: Command): void {
     .description("phase, progress, failures of a sweep")
     .option("--json", "machine-readable")
     .action(async (id: string, o: { json?: boolean }) => {
+      checkSweepId(id);
       const t = await target({});
       await withClient(t, async (client) => {
         const h = client.workflow.getHandle(id);
@@ -371,6 +447,7 @@ export function registerSweep(program: Command): void {
   sweep.command("watch <id>")
     .description("progress bars of a running sweep until it finishes")
     .action(async (id: string) => {
+      checkSweepId(id);
       const t = await target({});
       await withClient(t, (client) => watch(client, id, t.store));
       await printResults(t, id);
@@ -379,6 +456,7 @@ export function registerSweep(program: Command): void {
   sweep.command("cancel <id>")
     .description("cancel a sweep: running steps stop at their next progress point; finished steps stay in the store")
     .action(async (id: string) => {
+      checkSweepId(id);
       const t = await target({});
       await withClient(t, async (client) => {
         const h = client.workflow.getHandle(id);
@@ -414,6 +492,7 @@ export function registerSweep(program: Command): void {
     .addOption(new Option("--store <kind>", "artifact store").choices(["local", "s3"]))
     .option("--out <dir>", "copy the result files (JSON, CSV) here")
     .action(async (id: string, o: { store?: "local" | "s3"; out?: string }) => {
+      checkSweepId(id);
       await printResults(await target(o), id, o.out);
     });
 
@@ -422,8 +501,9 @@ export function registerSweep(program: Command): void {
     .requiredOption("--direct", "the direct runner (the Temporal path is `kneuron sweep start`)")
     .action(async (o: SpecFlags & { store?: "local" | "s3"; id?: string }) => {
       const spec = await specFromFlags(o);
-      const sweepId = safeSegment(o.id ?? newSweepId());
+      const sweepId = o.id === undefined ? newSweepId() : checkSweepId(o.id, "--id");
       const t = await target(o);
+      await preflightStore(t.config.store);
       const config = t.config;
       let model: ReturnType<typeof loadModel> | undefined;
       let steps = { computed: 0, reused: 0 };
