@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { ApplicationFailure, CancelledFailure } from "@temporalio/common";
 import { Context } from "@temporalio/activity";
-import { type ArtifactStore, safeSegment } from "../core/store/index.js";
+import type { ArtifactStore } from "../core/store/index.js";
 import { loadBundleManifest } from "../core/model/bundle.js";
 import type { ModelRuntime } from "../core/model/runtime.js";
 import { parseSpec, type SweepSpec } from "../core/spec.js";
@@ -17,6 +17,7 @@ import { planSweep as planStep, type PlanFailure, type SampleRef, type SweepPlan
 import * as steps from "../core/pipeline/steps.js";
 import { calibrateConcept as calibrateStep, type CalibrationResult } from "../core/pipeline/calibrate.js";
 import { aggregateSweep as aggregateStep, type SampleOutcome } from "../core/pipeline/aggregate.js";
+import { writeLatest, writeSweepSpec } from "../core/pipeline/records.js";
 import { isBadInput } from "../core/errors.js";
 
 export interface SweepActivityDeps {
@@ -163,9 +164,8 @@ export function createSweepActivities(deps: SweepActivityDeps) {
       const input = parse(PlanInput, raw, "planSweep");
       return run(`sweep ${input.sweepId}`, undefined, async (ctx) => {
         const spec = parseSpec(input.spec);
-        safeSegment(input.sweepId);
         // The spec beside the sweep, so `sweep resume <id>` starts it again exactly.
-        await deps.store.put(`sweeps/${safeSegment(input.sweepId)}/spec.json`, JSON.stringify(spec, null, 1));
+        await writeSweepSpec(deps.store, input.sweepId, spec);
         const { key, plan: p } = await planStep(ctx, input.sweepId, spec);
         return {
           planKey: key,
@@ -216,7 +216,7 @@ export function createSweepActivities(deps: SweepActivityDeps) {
         const layers = (await loadBundleManifest(p.bundle.dir, { verifyHashes: false })).layers;
         const encoder = (await ctx.bertScorer()).identity;
         const resultsKey = await aggregateStep(ctx, p, spec, input.outcomes as SampleOutcome[], input.failures, layers, encoder);
-        await deps.store.put(`sweeps/${safeSegment(p.sweepId)}/latest.json`, JSON.stringify({ resultsKey, planKey: input.planKey }));
+        await writeLatest(deps.store, p.sweepId, { resultsKey, planKey: input.planKey });
         return { resultsKey };
       });
     },

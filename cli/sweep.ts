@@ -9,12 +9,13 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import cliProgress from "cli-progress";
 import { type Client, WorkflowNotFoundError } from "@temporalio/client";
 import { defaultPayloadConverter } from "@temporalio/common";
-import { type ArtifactStore, ArtifactNotFoundError, InvalidKeyError, createStore, preflightStore, readStep, safeSegment } from "../core/store/index.js";
+import { type ArtifactStore, InvalidKeyError, createStore, preflightStore, readStep, safeSegment } from "../core/store/index.js";
 import { COCO_CATEGORIES } from "../core/data/concepts.js";
 import { didYouMean } from "../core/suggest.js";
 import { parseSpec, type SweepSpec } from "../core/spec.js";
 import type { SweepResults } from "../core/pipeline/aggregate.js";
 import { runDirect } from "../core/pipeline/direct.js";
+import { readLatest, readSweepSpec, writeSweepSpec } from "../core/pipeline/records.js";
 import { loadModel } from "../core/model/runtime.js";
 import { connectClient } from "../infra/connect.js";
 import { devUp, readDevState } from "../infra/dev.js";
@@ -213,7 +214,7 @@ async function preflight(t: Target): Promise<void> {
 
 async function launch(t: Target, sweepId: string, spec: SweepSpec, o: StartOptions, resumed: boolean): Promise<void> {
   await preflight(t);
-  await t.store.put(`sweeps/${safeSegment(sweepId)}/spec.json`, JSON.stringify(spec, null, 1));
+  await writeSweepSpec(t.store, sweepId, spec);
   const workers = o.workers ? await startWorkers(t, sweepId, spec) : [];
   try {
     await withClient(t, async (client) => {
@@ -252,11 +253,8 @@ const causeOf = (e: unknown): string => {
 
 /** The spec a sweep started with: beside it in the store, else from its first run's history. */
 async function specOf(t: Target, client: Client, sweepId: string): Promise<SweepSpec> {
-  try {
-    return parseSpec(JSON.parse(new TextDecoder().decode(await t.store.get(`sweeps/${safeSegment(sweepId)}/spec.json`))));
-  } catch (e) {
-    if (!(e instanceof ArtifactNotFoundError)) throw e;
-  }
+  const stored = await readSweepSpec(t.store, sweepId);
+  if (stored) return stored;
   const history = await client.workflow.getHandle(sweepId).fetchHistory();
   const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
   if (!payload) throw new Error(`sweep ${sweepId}: no spec in the store and no start event in Temporal`);
@@ -332,13 +330,7 @@ export async function watch(client: Client, sweepId: string, store?: ArtifactSto
 // ------------------------------------------------------------------------------------ results
 
 async function resultsKeyOf(store: ArtifactStore, sweepId: string): Promise<string | undefined> {
-  try {
-    const latest = JSON.parse(new TextDecoder().decode(await store.get(`sweeps/${safeSegment(sweepId)}/latest.json`))) as { resultsKey: string };
-    return latest.resultsKey;
-  } catch (e) {
-    if (e instanceof ArtifactNotFoundError) return undefined;
-    throw e;
-  }
+  return (await readLatest(store, sweepId))?.resultsKey;
 }
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "–");

@@ -9,7 +9,8 @@ import { z } from "zod";
 import { BadInputError } from "../core/errors.js";
 import type { SweepResults } from "../core/pipeline/aggregate.js";
 import type { SweepPlan } from "../core/pipeline/plan.js";
-import { parseSpec, type SweepSpec } from "../core/spec.js";
+import { readLatest, readSweepSpec, sweepRecordKey, writeReportRecord } from "../core/pipeline/records.js";
+import type { SweepSpec } from "../core/spec.js";
 import { ArtifactNotFoundError, type ArtifactStore, isComplete, readStep, safeSegment, stepKey, writeStep } from "../core/store/index.js";
 import { renderReport, type SampleImages } from "./render.js";
 
@@ -22,7 +23,6 @@ export class ReportError extends BadInputError {
   }
 }
 
-const Latest = z.object({ resultsKey: z.string(), planKey: z.string().optional() });
 /** The parts of results.json the page cannot do without; the rest is read as typed. */
 const ResultsShape = z.looseObject({
   sweepId: z.string(), concepts: z.array(z.string()), methods: z.array(z.string()), levels: z.array(z.number()),
@@ -70,15 +70,6 @@ export interface BuiltReport {
   images: Record<string, SampleImages>;
 }
 
-async function readJsonFile<T>(store: ArtifactStore, key: string, what: string): Promise<T> {
-  try {
-    return JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
-  } catch (e) {
-    if (e instanceof ArtifactNotFoundError) throw new ReportError(what, `not in the store (${key})`);
-    throw new ReportError(what, `unreadable ${key}: ${(e as Error).message}`);
-  }
-}
-
 async function openStep(store: ArtifactStore, key: string, what: string) {
   try {
     return await readStep(store, key);
@@ -94,9 +85,9 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuiltReport
   let planKey: string | undefined;
   if (!resultsKey) {
     if (!opts.sweepId) throw new ReportError("buildReport", "give a sweepId or a resultsKey");
-    const p = Latest.safeParse(await readJsonFile(store, `sweeps/${safeSegment(opts.sweepId)}/latest.json`, `sweep ${opts.sweepId}`));
-    if (!p.success) throw new ReportError(`sweep ${opts.sweepId}`, "latest.json has no resultsKey (has the sweep finished?)");
-    ({ resultsKey, planKey } = p.data);
+    const latest = await readLatest(store, opts.sweepId);
+    if (!latest) throw new ReportError(`sweep ${opts.sweepId}`, `not in the store (${sweepRecordKey(opts.sweepId, "latest.json")})`);
+    ({ resultsKey, planKey } = latest);
   }
   const resultsStep = await openStep(store, resultsKey, "results");
   if (!resultsStep.manifest.files["results.json"]) throw new ReportError(`results ${resultsKey}`, "the step holds no results.json (not a sweep's results step)");
@@ -108,14 +99,14 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuiltReport
   // Given only a results key, the plan (original image paths) is the one the sweep's pointer
   // names with those same results.
   planKey ??= opts.planKey;
-  if (!planKey && (await store.has(`sweeps/${sweepId}/latest.json`))) {
-    const p = Latest.safeParse(await readJsonFile(store, `sweeps/${sweepId}/latest.json`, `sweep ${sweepId}`));
-    if (p.success && p.data.resultsKey === resultsKey) planKey = p.data.planKey;
+  if (!planKey) {
+    const latest = await readLatest(store, sweepId);
+    if (latest?.resultsKey === resultsKey) planKey = latest.planKey;
   }
 
-  // The spec is stored by the Temporal path; a direct run has none (the page says so).
-  let spec: SweepSpec | null = null;
-  if (await store.has(`sweeps/${sweepId}/spec.json`)) spec = parseSpec(await readJsonFile(store, `sweeps/${sweepId}/spec.json`, "spec"));
+  // Every run stores its spec (sweep start, the plan activity, the direct runner); results copied
+  // without it have none (the page says so).
+  const spec: SweepSpec | null = (await readSweepSpec(store, sweepId)) ?? null;
 
   const plan = planKey ? await (await openStep(store, planKey, "plan")).readJson<SweepPlan>("plan.json") : null;
   const files: Record<string, Uint8Array | string> = {};
@@ -163,7 +154,7 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuiltReport
   const names = ["index.html", ...Object.keys(files).filter((n) => n !== "index.html").sort()];
   const reused = await isComplete(store, key);
   if (!reused) await writeStep(store, key, files, { step: `sweeps/${sweepId}/report`, resultsKey, planKey });
-  await store.put(`sweeps/${sweepId}/report.json`, JSON.stringify({ reportKey: key, resultsKey }));
+  await writeReportRecord(store, sweepId, { reportKey: key, resultsKey });
   return { key, files: names, reused, images };
 }
 

@@ -153,7 +153,7 @@ function setupSection(inp: ReportInput): Html {
 <dt>Artifacts</dt><dd>results <code>${inp.keys.results}</code>${inp.keys.plan ? html` · plan <code>${inp.keys.plan}</code>` : ""}</dd>
 <dt>Downloads</dt><dd>${inp.downloads.map((d, i) => html`${i ? " · " : ""}<a href="${d}">${d}</a>`)}</dd>
 </dl>
-${s ? html`<details><summary>Full sweep spec (JSON)</summary><pre>${JSON.stringify(s, null, 1)}</pre></details>` : html`<p class="dim">The store holds no spec for this sweep (a direct run writes none); values above come from the results.</p>`}
+${s ? html`<details><summary>Full sweep spec (JSON)</summary><pre>${JSON.stringify(s, null, 1)}</pre></details>` : html`<p class="dim">The store holds no spec for this sweep (results copied without their sweep records); values above come from the results.</p>`}
 </section>`;
 }
 

@@ -1,12 +1,12 @@
 // The direct runner: the whole protocol in one process, no Temporal. The sweep workflows call
 // the same steps through activities; this runner is also the orchestration benchmark's baseline.
 import { isBadInput } from "../errors.js";
-import { safeSegment } from "../store/index.js";
 import { rulesFor, type SweepSpec } from "../spec.js";
 import { aggregateSweep, type SampleOutcome } from "./aggregate.js";
 import { calibrateConcept, type CalibrationResult } from "./calibrate.js";
 import type { PipelineContext } from "./context.js";
 import { planSweep, type PlanFailure, type SampleRef, type SweepPlan } from "./plan.js";
+import { writeLatest, writeSweepSpec } from "./records.js";
 import { captionImages, checkSample, evaluationImages, identifySample, inpaintSample, interpretSample, perturbGroup, scoreGroup, selectNeurons } from "./steps.js";
 
 /** Steps 1–7 for one sample; the Temporal concept workflow runs the same sequence as activities. */
@@ -38,7 +38,7 @@ export interface DirectRunResult {
 
 export async function runDirect(ctx: PipelineContext, sweepId: string, spec: SweepSpec, log: (m: string) => void = () => {}): Promise<DirectRunResult> {
   // Beside the results, so a report (or a resume) knows what was asked.
-  await ctx.store.put(`sweeps/${safeSegment(sweepId)}/spec.json`, JSON.stringify(spec, null, 1));
+  await writeSweepSpec(ctx.store, sweepId, spec);
   const { key: planKey, plan } = await planSweep(ctx, sweepId, spec);
   log(`plan: ${plan.concepts.length} concepts, ${plan.samples.length} samples, ${plan.evalImages.length} evaluation images`);
   const cleanKey = await captionImages(ctx, plan, spec);
@@ -66,6 +66,6 @@ export async function runDirect(ctx: PipelineContext, sweepId: string, spec: Swe
   const model = await ctx.model();
   const encoder = (await ctx.bertScorer()).identity;
   const resultsKey = await aggregateSweep(ctx, plan, spec, outcomes, failures, model.manifest.layers, encoder);
-  await ctx.store.put(`sweeps/${safeSegment(sweepId)}/latest.json`, JSON.stringify({ resultsKey, planKey }));
+  await writeLatest(ctx.store, sweepId, { resultsKey, planKey });
   return { sweepId, planKey, resultsKey, failures: [...plan.failures, ...failures] };
 }
