@@ -3,6 +3,7 @@
  * `kneuron run --direct` (the same protocol in this process, same artifacts, no Temporal).
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { type Command, InvalidArgumentError, Option } from "commander";
@@ -15,6 +16,7 @@ import { didYouMean } from "../core/suggest.js";
 import { parseSpec, type SweepSpec } from "../core/spec.js";
 import type { SweepResults } from "../core/pipeline/aggregate.js";
 import { runDirect } from "../core/pipeline/direct.js";
+import { checkEstimate, estimateRun, formatBytes, readBundleShape, RunTooLargeError } from "../core/pipeline/estimate.js";
 import { readLatest, readSweepSpec, writeSweepSpec } from "../core/pipeline/records.js";
 import { loadModel } from "../core/model/runtime.js";
 import { connectClient } from "../infra/connect.js";
@@ -134,6 +136,28 @@ export function checkSweepId(id: string, flag = "sweep id"): string {
     throw new Error(`${flag} ${JSON.stringify(id)} is not valid: ${e.reason}; use letters, digits and . _ - = + @ , (not first: .)`);
   }
   throw new Error(`${flag} ${JSON.stringify(id)} is not valid: it contains whitespace; use letters, digits and . _ - = + @ , (e.g. ${JSON.stringify(id.trim().replace(/\s+/g, "-"))})`);
+}
+
+/** Memory this machine can give a run: the physical memory, or the container's limit when lower. */
+async function availableMemory(): Promise<number> {
+  const limit = await readFile("/sys/fs/cgroup/memory.max", "utf8").then((t) => Number(t.trim()), () => NaN);
+  return Number.isFinite(limit) && limit > 0 ? Math.min(limit, os.totalmem()) : os.totalmem();
+}
+
+/**
+ * Prints the run's estimated captions, time and peak memory. `local`: the model runs on this
+ * machine (direct run, --workers), so a run that cannot fit is refused; else only warned about.
+ */
+async function printEstimate(spec: SweepSpec, local: boolean): Promise<void> {
+  const est = estimateRun(spec, await readBundleShape(spec.bundle));
+  const avail = await availableMemory();
+  try {
+    console.log(`estimate:  ${checkEstimate(est, avail)}`);
+  } catch (e) {
+    if (local || !(e instanceof RunTooLargeError)) throw e;
+    console.log(`estimate:  ${checkEstimate(est, Infinity)}`);
+    console.error(`kneuron: warning: a model worker needs about ${formatBytes(est.bytes)} for this sweep; this machine has ${formatBytes(avail)}`);
+  }
 }
 
 export const newSweepId = () => `sweep-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-")}-${randomBytes(2).toString("hex")}`;
@@ -388,6 +412,7 @@ export function registerSweep(program: Command): void {
     .action(async (o: SpecFlags & StartOptions) => {
       const spec = await specFromFlags(o);
       const sweepId = o.id === undefined ? newSweepId() : checkSweepId(o.id, "--id");
+      await printEstimate(spec, Boolean(o.workers));
       await launch(await target(o), sweepId, spec, o, false);
     });
 
@@ -494,6 +519,7 @@ export function registerSweep(program: Command): void {
     .action(async (o: SpecFlags & { store?: "local" | "s3"; id?: string }) => {
       const spec = await specFromFlags(o);
       const sweepId = o.id === undefined ? newSweepId() : checkSweepId(o.id, "--id");
+      await printEstimate(spec, true);
       const t = await target(o);
       await preflightStore(t.config.store);
       const config = t.config;

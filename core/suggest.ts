@@ -2,7 +2,8 @@ import { distance } from "fastest-levenshtein";
 
 /**
  * The candidate nearest to `word` (case-insensitive edit distance), if it is near enough to be a
- * likely misspelling: at most a third of the longer name's letters differ (at least one).
+ * likely misspelling: at most a third of the longer name's letters differ (at least 2; 1 for
+ * names of up to 3 letters).
  */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
   const w = word.toLowerCase();
@@ -13,7 +14,8 @@ export function closest(word: string, candidates: Iterable<string>): string | un
     if (d < bestD) (best = c), (bestD = d);
   }
   if (best === undefined) return undefined;
-  return bestD <= Math.max(1, Math.floor(Math.max(w.length, best.length) / 3)) ? best : undefined;
+  const n = Math.max(w.length, best.length);
+  return bestD <= (n <= 3 ? 1 : Math.max(2, Math.floor(n / 3))) ? best : undefined;
 }
 
 /** " (did you mean X?)" or "". */

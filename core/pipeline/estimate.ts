@@ -1,0 +1,94 @@
+// What a sweep will cost, from its spec and its bundle alone (before any data is read), so a
+// run that cannot fit is refused with the numbers before it starts. Rough on purpose: the
+// evaluation set's size is assumed, not read (ASSUMED_IMAGES_OF_K, splitImages), and the caption rate is the tiny
+// model's measured one scaled by model size.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CONCEPTS } from "../data/concepts.js";
+import { BadInputError } from "../errors.js";
+import { CONTROL_METHODS, type SweepSpec } from "../spec.js";
+
+/** Images of one knowledge in an evaluation set (the synthetic experiment split: 120 images / 30 concepts). */
+const ASSUMED_IMAGES_OF_K = 4;
+/** Images in the split: the synthetic experiment split; COCO val2017, or train2017 for a train split. */
+const splitImages = (d: SweepSpec["dataset"]) => (d.kind === "synthetic" ? 120 : d.split.startsWith("train") ? 118_287 : 5000);
+/** Noise captions per second of models/tiny on 2 CPU cores (docs/METHOD.md: 30-60). */
+const TINY_CAPTIONS_PER_S = 30;
+const TINY_SIZE = 4 * 128 * 384; // layers x hidden x ffnDim of models/tiny
+/** Node, onnxruntime, BERTScore encoder, sharp and OpenCV.js before any sweep data. */
+const BASE_BYTES = 600 * 2 ** 20;
+
+export interface BundleShape {
+  family: string;
+  layers: number;
+  hidden: number;
+  ffnDim: number;
+  imageTokens: number;
+  files: Record<string, { bytes: number }>;
+}
+
+export interface RunEstimate {
+  captions: number;
+  seconds: number;
+  /** Peak memory of the process that runs the model (the direct runner, or one model worker). */
+  bytes: number;
+  /** How the numbers were reached, for the printout. */
+  basis: string;
+}
+
+export async function readBundleShape(dir: string): Promise<BundleShape> {
+  const file = join(dir, "bundle.json");
+  const text = await readFile(file, "utf8").catch(() => {
+    throw new BadInputError(`${dir}: not a model bundle (no bundle.json)`);
+  });
+  try {
+    return JSON.parse(text) as BundleShape;
+  } catch (e) {
+    throw new BadInputError(`${file}: not JSON (${(e as Error).message})`);
+  }
+}
+
+export function estimateRun(spec: SweepSpec, bundle: BundleShape): RunEstimate {
+  const concepts = spec.concepts.length || CONCEPTS.length;
+  const samples = concepts * spec.samplesPerConcept;
+  const split = splitImages(spec.dataset);
+  const evalImages = spec.eval.otherImages === "all" ? split : Math.min(split, ASSUMED_IMAGES_OF_K + spec.eval.otherImages);
+  const groups = spec.methods.reduce((n, m) => n + (CONTROL_METHODS.includes(m) ? spec.randomGroups : 1), 0);
+  const runsPerGroup = spec.noise.levels.length * spec.noise.draws;
+  // Clean captions of the split, two constraint captions per sample, the noise runs of every group
+  // (every sample counted as accepted: an upper bound).
+  const captions = split + 2 * samples + samples * groups * runsPerGroup * evalImages;
+  const size = bundle.layers * bundle.hidden * bundle.ffnDim;
+  const seconds = captions / (TINY_CAPTIONS_PER_S * Math.min(1, TINY_SIZE / size));
+  const modelBytes = Object.values(bundle.files).reduce((s, f) => s + f.bytes, 0);
+  // One noise level of one group is held at once: a dense delta per draw, the captions of
+  // draws x images, the image embeddings.
+  const level =
+    spec.noise.draws * bundle.layers * bundle.ffnDim * 4 +
+    spec.noise.draws * evalImages * (spec.eval.maxNewTokens * 16 + 256) +
+    evalImages * bundle.imageTokens * bundle.hidden * 4;
+  const bytes = BASE_BYTES + 2 * modelBytes + 2 * level;
+  const basis = `${concepts} concepts × ${spec.samplesPerConcept} samples × ${groups} groups × ${runsPerGroup} noise runs × ≈${evalImages} images`;
+  return { captions, seconds, bytes, basis };
+}
+
+export const formatBytes = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(b / 2 ** 20)} MiB`);
+
+export function formatDuration(s: number): string {
+  if (s < 90) return `${Math.ceil(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86_400).toFixed(1)} days`;
+}
+
+/** A run whose estimated peak memory exceeds what this machine has. */
+export class RunTooLargeError extends BadInputError {}
+
+/** The estimate line a run prints; throws RunTooLargeError (with both numbers) when it cannot fit in `availableBytes`. */
+export function checkEstimate(e: RunEstimate, availableBytes: number): string {
+  const line = `≈ ${e.captions.toLocaleString("en-US")} captions, ≈ ${formatDuration(e.seconds)}, peak memory ≈ ${formatBytes(e.bytes)} (${e.basis})`;
+  if (e.bytes > availableBytes) {
+    throw new RunTooLargeError(`this run needs about ${formatBytes(e.bytes)} of memory, more than the ${formatBytes(availableBytes)} this machine has (${e.basis}); lower noise.draws, eval.otherImages or eval.maxNewTokens`);
+  }
+  return line;
+}
