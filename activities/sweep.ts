@@ -18,7 +18,7 @@ import * as steps from "../core/pipeline/steps.js";
 import { calibrateConcept as calibrateStep, type CalibrationResult } from "../core/pipeline/calibrate.js";
 import { aggregateSweep as aggregateStep, type SampleOutcome } from "../core/pipeline/aggregate.js";
 import { writeLatest, writeSweepSpec } from "../core/pipeline/records.js";
-import { isBadInput } from "../core/errors.js";
+import { isBadInput, type ItemFailure } from "../core/errors.js";
 
 export interface SweepActivityDeps {
   store: ArtifactStore;
@@ -63,7 +63,7 @@ const Outcome = z.object({
   perturbKeys: z.record(z.string(), z.array(Key)),
   calibration: z.unknown().optional(),
 });
-const Failure = z.object({ item: z.string(), reason: z.string() });
+const Failure: z.ZodType<ItemFailure> = z.object({ item: z.string(), reason: z.string() });
 const AggregateInput = z.object({ planKey: Key, spec: Spec, outcomes: z.array(Outcome), failures: z.array(Failure) });
 const ReportInput = z.object({ sweepId: z.string().min(1), planKey: Key, resultsKey: Key });
 

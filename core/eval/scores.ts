@@ -79,11 +79,3 @@ export function meanDefined(xs: readonly (number | null)[]): number {
   const v = xs.filter((x): x is number => Number.isFinite(x));
   return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
 }
-
-/** Mean of each field over several runs (draws, groups), ignoring NaN. */
-export function meanScores(runs: SuppressionRetention[]): Omit<SuppressionRetention, "counts"> {
-  const m = (f: (r: SuppressionRetention) => number) => meanDefined(runs.map(f));
-  const suppression = m((r) => r.suppression);
-  const retention = m((r) => r.retention);
-  return { pSame: m((r) => r.pSame), pOther: m((r) => r.pOther), suppression, retention, score: (suppression + retention) / 2 };
-}

@@ -32,8 +32,8 @@ export function schwettmann(act: LayerTensor, grad: LayerTensor, k: number, aggr
 /**
  * Pan et al. 2024: S[l,i] = mean_p A[l,p,i] · c[l,i], with c[l,i] = W_out[l][:, i] · W_U[t] the
  * neuron's direct contribution to t's logit (raw: no final norm, no softmax).
- * `contribution` is [L*D]. For their original `predicting-token` variant pass the activation at
- * the text position that predicts t as a [1, 1... ] tensor with P = 1.
+ * `contribution` is [L*D]. The mean runs over the image patches, as for the other methods (Pan's
+ * own variant reads the text position that predicts t; no sweep uses it).
  */
 export function pan(act: LayerTensor, contribution: Float32Array, k: number): ScoredNeuron[] {
   const [L, , D] = act.dims;

@@ -9,14 +9,14 @@ export const ThresholdRuleSchema = z.discriminatedUnion("mode", [
 ]);
 export type ThresholdRule = z.infer<typeof ThresholdRuleSchema>;
 
-export interface Selection {
+export interface RuleSelection {
   /** The threshold actually applied (for `count`, the score of the last neuron kept). */
   tau: number;
   neurons: ScoredNeuron[];
 }
 
 /** Apply a rule to scores, optionally restricted to a set of flat indices (stage 2 sees only candidates). */
-export function selectNeurons(s: NeuronScores, rule: ThresholdRule, among?: number[]): Selection {
+export function applyRule(s: NeuronScores, rule: ThresholdRule, among?: number[]): RuleSelection {
   const pool = among ?? Array.from(s.scores.keys());
   switch (rule.mode) {
     case "manual":

@@ -3,7 +3,7 @@ import {
   type Aggregate, type LayerTensor, type NeuronScores, type ScoredNeuron,
   checkSameDims, flatIndex, reducePositions,
 } from "./tensor.js";
-import { type ThresholdRule, selectNeurons } from "./thresholds.js";
+import { type ThresholdRule, applyRule } from "./thresholds.js";
 
 /** Stage 1 score: agg_p (A(x) - A(x~)) per neuron — how much the neuron drops when k is inpainted away. */
 export function activationDrop(original: LayerTensor, inpainted: LayerTensor, agg: Aggregate = "max"): NeuronScores {
@@ -32,8 +32,8 @@ export interface TwoStageResult {
 
 export function twoStage(drop: NeuronScores, cam: NeuronScores, act: ThresholdRule, grad: ThresholdRule): TwoStageResult {
   if (drop.layers !== cam.layers || drop.width !== cam.width) throw new RangeError("twoStage: score shapes differ");
-  const stage1 = selectNeurons(drop, act);
+  const stage1 = applyRule(drop, act);
   const flats = stage1.neurons.map((n) => flatIndex(n, drop.width));
-  const stage2 = selectNeurons(cam, grad, flats);
+  const stage2 = applyRule(cam, grad, flats);
   return { tauAct: stage1.tau, tauGrad: stage2.tau, candidates: stage1.neurons, selected: stage2.neurons };
 }

@@ -7,6 +7,7 @@ import { loadCoco, type CocoDataset } from "../data/coco.js";
 import { cocoCategory, CONCEPTS } from "../data/concepts.js";
 import { sampleCandidates } from "../data/select.js";
 import { DataError } from "../data/errors.js";
+import type { ItemFailure } from "../errors.js";
 import { loadImage } from "../image/io.js";
 import { safeSegment } from "../store/index.js";
 import type { SweepSpec } from "../spec.js";
@@ -28,10 +29,8 @@ export interface EvalImage {
   concepts: string[];
 }
 
-export interface PlanFailure {
-  item: string;
-  reason: string;
-}
+/** A sample or image the plan leaves out, with the reason (core/errors ItemFailure). */
+export type PlanFailure = ItemFailure;
 
 export interface SweepPlan {
   sweepId: string;

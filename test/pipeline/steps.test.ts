@@ -1,7 +1,7 @@
 // The pipeline's mechanics on a real (random-weight) bundle and real synthetic data: every step
 // writes verifiable artifacts, a second pass reuses all of them, noise runs are deterministic.
-// The science (constraints holding, neurons found) needs the trained tiny model: see
-// test/pipeline/direct.test.ts.
+// The science (constraints holding, neurons found) needs the trained tiny model: the sweeps on
+// models/tiny (test/sweep/sweep.test.ts, test/report/report.browser.test.ts) and docs/TINY_MODEL.md.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
