@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { createStore } from "../core/store/index.js";
 import { connectClient, connectWorker } from "../infra/connect.js";
 import { type DevState, devDown, devStatus, devUp } from "../infra/dev.js";
-import { createCpuWorker } from "../workers/cpu.js";
+import { createRoundTripWorker, roundTripQueue } from "../workers/roundtrip.js";
 import { installRuntime } from "../workers/runtime.js";
 import { roundTripWorkflow } from "../workflows/roundtrip.js";
 import { SweepIdKey } from "../workflows/search-attributes.js";
@@ -57,7 +57,7 @@ export function registerDev(program: Command): void {
 
   dev
     .command("roundtrip")
-    .description("start the dev services if needed, then run the end-to-end round-trip workflow (cpu worker in this process, artifact in S3)")
+    .description("start the dev services if needed, then run the end-to-end round-trip workflow (its worker in this process, artifact in S3)")
     .option("--message <text>", "text stored in and read back from the artifact", "hello from kneuron")
     .option("--size <n>", "elements of the test tensor", "65536")
     .action(async (opts: { message: string; size: string }) => {
@@ -76,13 +76,14 @@ export function registerDev(program: Command): void {
       const connection = await connectWorker(config);
       const client = await connectClient(config);
       try {
-        const worker = await createCpuWorker({ config, connection, store });
+        const worker = await createRoundTripWorker({ config, connection, store });
+        const queue = roundTripQueue(config);
         const t0 = Date.now();
         const result = await worker.runUntil(
           client.workflow.execute(roundTripWorkflow, {
-            taskQueue: config.taskQueues.cpu,
+            taskQueue: queue,
             workflowId,
-            args: [{ runId: workflowId, message: opts.message, size: Number(opts.size), cpuTaskQueue: config.taskQueues.cpu }],
+            args: [{ runId: workflowId, message: opts.message, size: Number(opts.size), cpuTaskQueue: queue }],
             typedSearchAttributes: [{ key: SweepIdKey, value: workflowId }],
             staticSummary: "kneuron round trip: write an artifact to S3, read it back verified",
           }),

@@ -1,12 +1,11 @@
 /**
  * The cpu worker (task queue `kneuron-cpu`): runs every workflow plus the cpu-side activities
- * (plan, inpainting, neuron selection, BERTScore metrics, aggregation, report; the round trip).
+ * (plan, inpainting, neuron selection, BERTScore metrics, aggregation, report).
  * Run it: `npx tsx workers/cpu.ts` (config from temporal.config.ts + KNEURON_* env).
  */
 import { fileURLToPath } from "node:url";
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundleWithSourceMap } from "@temporalio/worker";
 import path from "node:path";
-import { createRoundTripActivities } from "../activities/roundtrip.js";
 import { CPU_ACTIVITIES, createSweepActivities, pick, type SweepActivityDeps } from "../activities/sweep.js";
 import { createStore, type ArtifactStore } from "../core/store/index.js";
 import { createBertScorer, DEFAULT_MINILM_DIR, type BertScorer } from "../core/eval/metrics/index.js";
@@ -46,7 +45,7 @@ const renderReport: SweepActivityDeps["renderReport"] = async (ctx, { sweepId, p
 /** Every cpu-queue activity, bound to one store. Later issues add theirs here. */
 export function cpuActivities(store: ArtifactStore, sweep: Partial<SweepActivityDeps> = {}) {
   const all = createSweepActivities({ store, bertScorer: sharedBertScorer, renderReport, ...sweep });
-  return { ...createRoundTripActivities(store), ...pick(all, CPU_ACTIVITIES) };
+  return pick(all, CPU_ACTIVITIES);
 }
 
 export interface CpuWorkerOptions {

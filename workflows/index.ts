@@ -1,4 +1,3 @@
 /** Every workflow the workers serve (the bundle's entry point: workers/*.ts pass this as workflowsPath). */
-export { roundTripWorkflow } from "./roundtrip.js";
 export { sweepWorkflow } from "./sweep.js";
 export { conceptWorkflow } from "./concept.js";

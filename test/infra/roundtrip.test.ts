@@ -4,7 +4,7 @@ import { WorkflowFailedError } from "@temporalio/client";
 import { S3Client, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { useDevServices } from "../setup/services.js";
 import { connectClient, connectWorker } from "../../infra/connect.js";
-import { createCpuWorker } from "../../workers/cpu.js";
+import { createRoundTripWorker, roundTripQueue } from "../../workers/roundtrip.js";
 import { createStore, isComplete, readStep, decodeSafetensors } from "../../core/store/index.js";
 import { roundTripWorkflow } from "../../workflows/roundtrip.js";
 import { SweepIdKey } from "../../workflows/search-attributes.js";
@@ -17,12 +17,12 @@ async function runRoundTrip(workflowId: string, input: { message: string; size: 
   const connection = await connectWorker(config);
   const client = await connectClient(config);
   try {
-    const worker = await createCpuWorker({ config, connection, store });
+    const worker = await createRoundTripWorker({ config, connection, store });
     const result = await worker.runUntil(
       client.workflow.execute(roundTripWorkflow, {
-        taskQueue: config.taskQueues.cpu,
+        taskQueue: roundTripQueue(config),
         workflowId,
-        args: [{ runId: workflowId, ...input, cpuTaskQueue: config.taskQueues.cpu }],
+        args: [{ runId: workflowId, ...input, cpuTaskQueue: roundTripQueue(config) }],
         typedSearchAttributes: [{ key: SweepIdKey, value: workflowId }],
       }),
     );
