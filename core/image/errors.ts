@@ -12,3 +12,6 @@ export class ImageDecodeError extends BadInputError {
     this.problem = problem;
   }
 }
+
+/** OpenCV.js (WASM) failed: it throws a bare number (a C++ exception pointer); this names the operation and the image. */
+export class OpenCvError extends BadInputError {}

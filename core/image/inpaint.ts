@@ -2,8 +2,8 @@
 import { annToMask, type AnnLike } from "../data/coco.js";
 import { EmptyMaskError } from "../data/errors.js";
 import { dilateMask } from "../data/mask.js";
-import { loadCv } from "./cv.js";
-import { assertRgb, type RgbImage } from "./io.js";
+import { cvRun, loadCv } from "./cv.js";
+import { assertRgb, checkPixels, type RgbImage } from "./io.js";
 
 export interface Inpainter {
   /** A name recorded with every artifact ("telea-r3"). */
@@ -21,19 +21,25 @@ export function teleaInpainter({ radius = 3 }: { radius?: number } = {}): Inpain
       if (mask.length !== img.width * img.height) {
         throw new EmptyMaskError("inpaint mask", `has ${mask.length} pixels, image has ${img.width}x${img.height}`);
       }
+      const item = `${img.width}x${img.height} image`;
+      checkPixels(img.width, img.height, item);
       const cv = await loadCv();
-      const src = cv.matFromArray(img.height, img.width, cv.CV_8UC3, img.data);
-      const m = new cv.Mat(img.height, img.width, cv.CV_8UC1);
-      const dst = new cv.Mat();
+      const mats: { delete(): void }[] = [];
       try {
-        const md: Uint8Array = m.data;
-        for (let i = 0; i < mask.length; i++) md[i] = mask[i] ? 255 : 0;
-        cv.inpaint(src, m, dst, radius, cv.INPAINT_TELEA);
-        return { data: new Uint8Array(dst.data), width: img.width, height: img.height };
+        return cvRun("inpaint", item, () => {
+          const src = cv.matFromArray(img.height, img.width, cv.CV_8UC3, img.data);
+          mats.push(src);
+          const m = new cv.Mat(img.height, img.width, cv.CV_8UC1);
+          mats.push(m);
+          const dst = new cv.Mat();
+          mats.push(dst);
+          const md: Uint8Array = m.data;
+          for (let i = 0; i < mask.length; i++) md[i] = mask[i] ? 255 : 0;
+          cv.inpaint(src, m, dst, radius, cv.INPAINT_TELEA);
+          return { data: new Uint8Array(dst.data), width: img.width, height: img.height };
+        });
       } finally {
-        src.delete();
-        m.delete();
-        dst.delete();
+        for (const mat of mats) mat.delete();
       }
     },
   };

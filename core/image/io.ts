@@ -11,6 +11,20 @@ export interface RgbImage {
 }
 
 /**
+ * The most pixels an image may have (docs/DATA.md). Checked from the file's header before decoding,
+ * for sharp and for OpenCV.js, whose WASM heap fails on larger images (a 12000×12000 inpainting
+ * throws a bare number; 8000×8000 works).
+ */
+export const MAX_IMAGE_PIXELS = 40_000_000;
+
+/** ImageDecodeError when width × height exceeds MAX_IMAGE_PIXELS. */
+export function checkPixels(width: number, height: number, item: string): void {
+  if (width * height > MAX_IMAGE_PIXELS) {
+    throw new ImageDecodeError(item, `${width}x${height} is ${(width * height).toLocaleString("en-US")} pixels, more than the limit of ${MAX_IMAGE_PIXELS.toLocaleString("en-US")}`);
+  }
+}
+
+/**
  * Decode an image file (or bytes) to RGB. An alpha channel is dropped, not composited, like
  * Pillow's `convert("RGB")` that trained the tiny model and made the inpainting reference; the
  * model, the inpainter and the heatmap all see these pixels. A truncated, empty or non-image file
@@ -25,8 +39,15 @@ export async function loadImage(source: string | Uint8Array, name?: string): Pro
     throw new ImageDecodeError(item, `cannot read file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
   }
   if (bytes.length === 0) throw new ImageDecodeError(item, "empty file");
+  let size: { width?: number; height?: number };
   try {
-    const { data, info } = await sharp(bytes, { failOn: "truncated" })
+    size = await sharp(bytes).metadata();
+  } catch (e) {
+    throw new ImageDecodeError(item, `not a decodable image (${(e as Error).message.split("\n")[0]})`, { cause: e });
+  }
+  checkPixels(size.width ?? 0, size.height ?? 0, item);
+  try {
+    const { data, info } = await sharp(bytes, { failOn: "truncated", limitInputPixels: MAX_IMAGE_PIXELS })
       .removeAlpha()
       .toColourspace("srgb")
       .raw()
