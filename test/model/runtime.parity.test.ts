@@ -11,6 +11,8 @@ const BUNDLES = [
   { name: "tiny random LLaVA, family tiny (test/fixtures)", dir: "test/fixtures/model/tiny-random" },
   // family llava: CLS kept (P = 16 + 1), 1 KV head, CLIP crop, the default multi-token LLaVA prompt
   { name: "tiny random LLaVA, family llava (test/fixtures)", dir: "test/fixtures/model/llava-random" },
+  // family minigpt4: EVA ViT + 4-token merge (P = 16 on an 8×2 grid), Llama prompt, --weights fp16
+  { name: "tiny random MiniGPT-4, family minigpt4 (test/fixtures)", dir: "test/fixtures/model/minigpt4-random" },
   { name: "models/tiny (trained default)", dir: "models/tiny" },
   // Any other exported bundle (e.g. a real LLaVA): KNEURON_PARITY_BUNDLES=dir1:dir2
   ...(process.env.KNEURON_PARITY_BUNDLES ?? "").split(":").filter(Boolean).map((dir) => ({ name: dir, dir })),
