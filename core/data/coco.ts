@@ -3,9 +3,11 @@
  * files too large to hold as one string (the real instances_train2017.json is ~450 MB).
  */
 import { createReadStream } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { readFile, realpath, stat } from "node:fs/promises";
+import path from "node:path";
 import { z } from "zod";
-import { BBoxOutOfBoundsError, EmptyMaskError, MalformedJsonError, MissingImageError } from "./errors.js";
+import { cocoCategory } from "./concepts.js";
+import { BBoxOutOfBoundsError, DataError, EmptyMaskError, MalformedJsonError, MissingImageError } from "./errors.js";
 import { bboxToMask, maskArea, segmentationToMask, type Segmentation } from "./mask.js";
 
 const finite = z.number().refine(Number.isFinite, "must be a finite number");
@@ -143,6 +145,38 @@ function groupBy<T>(items: T[], key: (t: T) => number): Map<number, T[]> {
     else m.set(k, [it]);
   }
   return m;
+}
+
+/**
+ * The COCO 2017 concept a category id stands for, whatever name the file gives it (samples are
+ * chosen by COCO id, so evaluation images are labelled by id too); undefined outside COCO's 80.
+ */
+export function conceptOfCategory(categoryId: number): string | undefined {
+  try {
+    return cocoCategory(categoryId).name;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `file` (an image path built from a file_name) after `..` and symlinks are resolved, or a
+ * DataError naming it when that lands outside the dataset directory `root`: a file_name like
+ * `../../etc/passwd`, or a symlink out of the dataset, must not be read.
+ */
+export async function imageInside(root: string, file: string): Promise<string> {
+  const realRoot = await realpath(root).catch(() => path.resolve(root));
+  let real: string;
+  try {
+    real = await realpath(file);
+  } catch {
+    real = path.resolve(file); // absent: the decoder says so; only the lexical path can escape
+  }
+  const rel = path.relative(realRoot, real);
+  if (rel === "" || rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+    throw new DataError(file, `resolves to ${real}, outside the dataset directory ${realRoot}`);
+  }
+  return real;
 }
 
 /** What mask decoding needs of an annotation (a COCO annotation, or a literal in code). */

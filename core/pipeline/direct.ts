@@ -1,6 +1,7 @@
 // The direct runner: the whole protocol in one process, no Temporal. The sweep workflows call
 // the same steps through activities; this runner is also the orchestration benchmark's baseline.
 import { isBadInput } from "../errors.js";
+import { StoreAccessError } from "../store/errors.js";
 import { rulesFor, type SweepSpec } from "../spec.js";
 import { aggregateSweep, type SampleOutcome } from "./aggregate.js";
 import { calibrateConcept, type CalibrationResult } from "./calibrate.js";
@@ -8,6 +9,14 @@ import type { PipelineContext } from "./context.js";
 import { planSweep, type PlanFailure, type SampleRef, type SweepPlan } from "./plan.js";
 import { writeLatest, writeSweepSpec } from "./records.js";
 import { captionImages, checkSample, evaluationImages, identifySample, inpaintSample, interpretSample, perturbGroup, scoreGroup, selectNeurons } from "./steps.js";
+
+/**
+ * One bad item never takes the run down: any error inside a sample's (or a concept's) steps fails
+ * that item with its message, except a store that stopped answering, which every later step needs.
+ */
+const failsOnlyItsItem = (e: unknown) => !(e instanceof StoreAccessError);
+/** Bad input says what is wrong with the item; anything else also says what kind of error it was. */
+const reasonOf = (e: unknown) => (isBadInput(e) ? e.message : e instanceof Error ? `${e.name}: ${e.message}` : `thrown: ${String(e)}`);
 
 /** Steps 1–7 for one sample; the Temporal concept workflow runs the same sequence as activities. */
 export async function runSample(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, sample: SampleRef, cleanKey: string, calibration?: CalibrationResult): Promise<SampleOutcome> {
@@ -53,13 +62,13 @@ export async function runDirect(ctx: PipelineContext, sweepId: string, spec: Swe
         try {
           outcomes.push(await runSample(ctx, plan, spec, sample, cleanKey, calibration));
         } catch (e) {
-          if (!isBadInput(e)) throw e;
-          failures.push({ item: `sample ${sample.id}`, reason: (e as Error).message });
+          if (!failsOnlyItsItem(e)) throw e;
+          failures.push({ item: `sample ${sample.id}`, reason: reasonOf(e) });
         }
       }
     } catch (e) {
-      if (!isBadInput(e)) throw e;
-      failures.push({ item: `concept ${concept}`, reason: (e as Error).message });
+      if (!failsOnlyItsItem(e)) throw e;
+      failures.push({ item: `concept ${concept}`, reason: reasonOf(e) });
     }
     log(`${concept}: done`);
   }

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { loadCoco, type CocoDataset } from "../data/coco.js";
+import { conceptOfCategory, imageInside, loadCoco, type CocoDataset } from "../data/coco.js";
 import { cocoCategory, CONCEPTS } from "../data/concepts.js";
 import { sampleCandidates } from "../data/select.js";
 import { DataError } from "../data/errors.js";
@@ -84,8 +84,8 @@ function evalImagesOf(coco: CocoDataset, ds: ResolvedDataset, split: string, con
   return coco.images.map((img) => {
     const names = new Set<string>();
     for (const a of coco.annsByImage.get(img.id) ?? []) {
-      const name = coco.category(a.category_id).name;
-      if (concepts.has(name)) names.add(name);
+      const name = conceptOfCategory(a.category_id);
+      if (name !== undefined && concepts.has(name)) names.add(name);
     }
     return { imageId: img.id, file: imagePath(ds, split, img.file_name), concepts: [...names].sort() };
   }).sort((a, b) => a.imageId - b.imageId);
@@ -101,12 +101,12 @@ function samplesOf(coco: CocoDataset, ds: ResolvedDataset, split: string, concep
   }));
 }
 
-/** Files that do not decode, with the reason (every file is decoded once, 8 at a time). */
-async function undecodable(files: string[]): Promise<Map<string, string>> {
+/** Files outside `root` (after symlinks) or that do not decode, with the reason (each read once, 8 at a time). */
+async function undecodable(files: string[], root: string): Promise<Map<string, string>> {
   const bad = new Map<string, string>();
   const unique = [...new Set(files)];
   for (let i = 0; i < unique.length; i += 8) {
-    await Promise.all(unique.slice(i, i + 8).map((f) => loadImage(f).catch((e) => {
+    await Promise.all(unique.slice(i, i + 8).map((f) => imageInside(root, f).then((real) => loadImage(real, f)).catch((e) => {
       if (!(e instanceof DataError)) throw e;
       bad.set(f, e.message);
     })));
@@ -115,8 +115,8 @@ async function undecodable(files: string[]): Promise<Map<string, string>> {
 }
 
 /** A corrupt image fails its own items (its sample, its evaluation slot) and never the whole sweep. */
-async function dropUndecodable(samples: SampleRef[], images: EvalImage[], failures: PlanFailure[]): Promise<{ samples: SampleRef[]; images: EvalImage[] }> {
-  const bad = await undecodable([...samples.map((s) => s.file), ...images.map((i) => i.file)]);
+async function dropUndecodable(samples: SampleRef[], images: EvalImage[], failures: PlanFailure[], root: string): Promise<{ samples: SampleRef[]; images: EvalImage[] }> {
+  const bad = await undecodable([...samples.map((s) => s.file), ...images.map((i) => i.file)], root);
   if (bad.size === 0) return { samples, images };
   for (const s of samples) if (bad.has(s.file)) failures.push({ item: `sample ${s.id}`, reason: bad.get(s.file)! });
   for (const i of images) if (bad.has(i.file)) failures.push({ item: `image ${i.imageId}`, reason: bad.get(i.file)! });
@@ -155,13 +155,13 @@ export async function planSweep(ctx: PipelineContext, sweepId: string, spec: Swe
     // Every concept the dataset annotates counts for retention, not only the swept ones.
     const all = new Set(CONCEPTS.map((c) => c.name).concat(concepts));
     let evalImages = evalImagesOf(coco, ds, ds.split, all);
-    ({ samples, images: evalImages } = await dropUndecodable(samples, evalImages, failures));
+    ({ samples, images: evalImages } = await dropUndecodable(samples, evalImages, failures, ds.dir));
     let calibration: SweepPlan["calibration"] = null;
     if (spec.thresholds.mode === "auto" && ds.calibrationSplit) {
       const calInstances = join(ds.dir, "annotations", `instances_${ds.calibrationSplit}.json`);
       const cal = await loadCoco({ instancesPath: calInstances });
       const calSamples = concepts.flatMap((c) => samplesOf(cal, ds, ds.calibrationSplit!, c, spec.thresholds.mode === "auto" ? spec.thresholds.calibrationSamples : 0));
-      const checked = await dropUndecodable(calSamples, evalImagesOf(cal, ds, ds.calibrationSplit, all), failures);
+      const checked = await dropUndecodable(calSamples, evalImagesOf(cal, ds, ds.calibrationSplit, all), failures, ds.dir);
       calibration = { split: ds.calibrationSplit, instances: calInstances, samples: checked.samples, images: checked.images };
     }
     const plan: SweepPlan = {
