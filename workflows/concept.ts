@@ -12,8 +12,6 @@ import { sweepActivities, type SweepTimeouts, type TaskQueues } from "./options.
 import type { ConceptProgress, ItemFailure } from "./progress.js";
 import { ConceptTracker } from "./tracking.js";
 
-export { failureReason } from "./tracking.js";
-
 export interface ConceptWorkflowInput {
   sweepId: string;
   concept: string;

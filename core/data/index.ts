@@ -6,5 +6,3 @@ export * from "./select.js";
 export { generateSynthetic, planSplit, renderImage, captionFor, captionWord, SYNTH_VERSION, SPLITS, DEFAULT_SIZES, SynthOptionsSchema } from "./synth/generate.js";
 export type { SynthOptions, SynthResult, SynthSplitResult, SplitName } from "./synth/generate.js";
 export { BACKGROUNDS, type Background } from "./synth/backgrounds.js";
-// Image decoding lives in core/image; re-exported for loaders that only import core/data.
-export { loadImage, type RgbImage } from "../image/io.js";
