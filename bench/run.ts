@@ -16,6 +16,8 @@ export interface BenchRow {
   met?: boolean;
   /** Raw numbers behind the figure. */
   detail?: string;
+  /** A line printed verbatim after the table (a bench's one-line verdict). */
+  summary?: string;
 }
 
 export type Bench = () => Promise<BenchRow[]>;
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
     }
   }
   console.log(table(rows));
+  for (const r of rows) if (r.summary) console.log(r.summary);
   if (failed) process.exitCode = 1;
 }
 

@@ -64,3 +64,29 @@ export function walkDraft(logits: Float32Array, logitsAt: (j: number) => number,
   }
   throw new Error("unreachable: the last fed position always ends the walk");
 }
+
+/**
+ * Most tokens proposed by one lookup: a step costs more with every proposed position, and noisy
+ * captions re-align with the clean one for a few words at a time (bench: 4 took the least step
+ * time of 0 / 2 / 4 / 8 on the default workload, 15 % less than none; 8 cost more than none).
+ */
+export const LOOKUP_TOKENS = 4;
+
+/**
+ * Re-drafting after a row left its draft (prompt-lookup decoding): the longest tail of the
+ * caption so far (3 tokens down to 1) that occurs in the draft, at the occurrence nearest the
+ * caption's own length (captions re-align roughly in place), proposes the draft's next tokens.
+ */
+export function lookupDraft(caption: number[], draft: number[], max: number): number[] {
+  if (max <= 0) return [];
+  for (let n = Math.min(3, caption.length); n >= 1; n--) {
+    let best = -1;
+    for (let i = 0; i + n < draft.length; i++) {
+      let hit = true;
+      for (let k = 0; k < n && hit; k++) hit = draft[i + k] === caption[caption.length - n + k];
+      if (hit && (best < 0 || Math.abs(i + n - caption.length) < Math.abs(best + n - caption.length))) best = i;
+    }
+    if (best >= 0) return draft.slice(best + n, best + n + max);
+  }
+  return [];
+}

@@ -11,13 +11,14 @@ import { decodeSafetensors } from "../store/safetensors.js";
 import { type BundleManifest, BundleError, loadBundleManifest } from "./bundle.js";
 import { ModelError } from "./errors.js";
 import { batchBytes, checkBatchFits, defaultBudget, type Geometry, geometryOf } from "./memory.js";
-import { type DraftStats, NEAR_TIE, topMargin, walkDraft } from "./draft.js";
+import { LOOKUP_TOKENS, lookupDraft, NEAR_TIE, walkDraft } from "./draft.js";
 import { buildPrompt } from "./prompt.js";
 import { type ImageSettings, preprocessImage, type RgbImage } from "./preprocess.js";
 import { type BundleTokenizer, loadTokenizer } from "./tokenizer.js";
 
 export type { RgbImage } from "./preprocess.js";
 export { type DraftStats, emptyDraftStats } from "./draft.js";
+import { type DraftStats } from "./draft.js";
 
 export interface LoadModelOptions {
   /** onnxruntime execution providers, in order of preference (default ["cpu"]; "cuda" on GPU hosts). */
@@ -73,6 +74,8 @@ export interface CaptionOptions {
   draftStats?: DraftStats;
   /** Top-two logit gap below which a drafted row falls back to plain greedy (default NEAR_TIE): tests only. */
   nearTie?: number;
+  /** Tokens re-drafted per step after a row leaves its draft (default LOOKUP_TOKENS; 0: none). */
+  lookupTokens?: number;
 }
 
 export interface Caption {
@@ -408,8 +411,9 @@ class Runtime implements ModelRuntime {
     if (this.geo.promptLength + maxNew > this.manifest.maxPositions) {
       throw new ModelError("bad-item", "maxNewTokens", `prompt ${this.geo.promptLength} + ${maxNew} new tokens exceeds the model's ${this.manifest.maxPositions} positions`);
     }
-    // A drafted row's cache holds its draft (up to maxNew - 1 tokens) and then the tokens decoded after it.
-    this.checkItems(items, "caption", Math.min(batch, items.length), items.some((it) => it.draft) ? 2 * maxNew : maxNew);
+    // A drafted row's cache holds its draft (< maxNew slots), the tokens decoded after it (< maxNew)
+    // and re-draft slots (≤ maxNew in all, see greedyDraft).
+    this.checkItems(items, "caption", Math.min(batch, items.length), items.some((it) => it.draft) ? 3 * maxNew : maxNew);
     items.forEach((it, k) => {
       if (it.draft === undefined) return;
       if (!Array.isArray(it.draft)) throw new ModelError("bad-item", `draft of item ${k}`, "must be an array of token ids");
@@ -419,12 +423,15 @@ class Runtime implements ModelRuntime {
       const embeds = await this.imageEmbedsOf(items);
       const out: Caption[] = new Array(items.length);
       const drafted = items.some((it) => it.draft) && opts.kvCache !== false && opts.stopAtEos !== false;
+      // Drafted rows are batched by draft length (a batch's drafts are padded to its longest).
+      const order = items.map((_, k) => k);
+      if (drafted) order.sort((a, b) => (items[a].draft?.length ?? 0) - (items[b].draft?.length ?? 0) || a - b);
       for (let i = 0; i < items.length; i += batch) {
-        const chunk = items.slice(i, i + batch);
+        const idx = order.slice(i, i + batch);
         const ids = drafted
-          ? await this.greedyDraft(embeds.slice(i, i + batch), chunk.map((it) => it.delta), chunk.map((it) => it.draft ?? []), maxNew, opts.draftStats, opts.nearTie)
-          : await this.greedy(embeds.slice(i, i + batch), chunk.map((it) => it.delta), maxNew, opts);
-        ids.forEach((row, k) => (out[i + k] = { ids: row, text: this.tokenizer.decode(row) }));
+          ? await this.greedyDraft(idx.map((k) => embeds[k]), idx.map((k) => items[k].delta), idx.map((k) => items[k].draft ?? []), maxNew, opts)
+          : await this.greedy(idx.map((k) => embeds[k]), idx.map((k) => items[k].delta), maxNew, opts);
+        ids.forEach((row, j) => (out[idx[j]] = { ids: row, text: this.tokenizer.decode(row) }));
         opts.onProgress?.(Math.min(i + batch, items.length), items.length);
       }
       return out;
@@ -498,11 +505,13 @@ class Runtime implements ModelRuntime {
   /**
    * Greedy decoding of one batch with drafts (draft.ts): one pass of prompt ++ draft per row
    * (drafts right-padded to the longest; causal attention keeps padding out of earlier
-   * positions), then step-by-step decoding of the rows that left their draft, reusing the pass's
-   * KV cache with the rejected draft positions masked out; near-tie rows are redone by greedy().
+   * positions), then steps for the rows that left their draft, each step feeding a row's last
+   * token plus a re-draft looked up in its draft (lookupDraft) and accepting what greedy agrees
+   * with. The KV cache is kept; rejected and padded positions stay in it, masked out per row.
+   * Near-tie rows are redone by greedy().
    */
   private async greedyDraft(images: Float32Array[], deltas: (Float32Array | undefined)[], drafts: number[][], maxNew: number,
-                            stats?: DraftStats, nearTie = NEAR_TIE): Promise<number[][]> {
+                            { draftStats: stats, nearTie = NEAR_TIE, lookupTokens = LOOKUP_TOKENS }: CaptionOptions): Promise<number[][]> {
     const { hidden: H, vocab: V, layers: L, ffn: D, promptLength: T0 } = this.geo;
     const eos = this.manifest.eosId;
     const B = images.length;
@@ -516,45 +525,50 @@ class Runtime implements ModelRuntime {
     const Tv = T0 + N;
     const out: number[][] = images.map(() => []);
     const tied: number[] = [];
-    // Rows still decoding: original row, caption length when it left the draft (= its cache hole).
-    let rows: number[] = [];
-    const left: number[] = new Array(B).fill(0);
-    const verifyLogits = f32Data(res.logits);
+    // Rows still decoding (in the batch order of `res`'s rows `keep`), each with its attention
+    // mask over the physical cache and the logical position of its next input (its last token).
+    let rows: number[] = [], keep: number[] = [];
+    const mask: Uint8Array[] = [];
+    const pos: number[] = [];
+    const first = f32Data(res.logits);
     for (let b = 0; b < B; b++) {
-      const w = walkDraft(verifyLogits, (j) => (b * Tv + T0 - 1 + j) * V, V, drafts[b], fed[b], maxNew, eos, nearTie);
+      const w = walkDraft(first, (j) => (b * Tv + T0 - 1 + j) * V, V, drafts[b], fed[b], maxNew, eos, nearTie);
       if (stats) stats.rows++;
       if (w.kind === "tie") { tied.push(b); continue; }
       out[b] = w.ids;
       if (stats) stats.acceptedTokens += w.accepted;
       if (w.kind === "done") { if (stats) stats.fullyAccepted++; continue; }
       rows.push(b);
-      left[b] = w.ids.length;
+      keep.push(b);
+      pos[b] = T0 + w.ids.length - 1;
+      mask[b] = new Uint8Array(Tv).fill(1, 0, pos[b]); // prompt + accepted draft
     }
 
-    const zeroDelta = new Float32Array(rows.length * L * D);
-    const zeroMask = new Float32Array(rows.length);
-    let keep = rows.map((b) => b); // batch rows of `res` to carry into the next step
-    for (let step = 0; rows.length > 0; step++) {
+    let lookupSlots = 0; // extra cache slots spent on re-drafts, at most maxNew (bounds memory)
+    while (rows.length > 0) {
       const n = rows.length;
-      const next = rows.map((r) => out[r][out[r].length - 1]);
-      await this.embedTokens(next);
-      const emb = new Float32Array(n * H);
-      next.forEach((tok, k) => emb.set(this.tokenEmbeds.get(tok)!, k * H));
-      // Physical cache: prompt ++ N draft slots ++ `step` decoded; a row sees its prompt, its
-      // accepted draft (left - 1 tokens) and everything decoded after the draft slots.
-      const total = Tv + step + 1;
-      const mask = new BigInt64Array(n * total).fill(1n);
-      const pos = new BigInt64Array(n);
-      rows.forEach((r, k) => {
-        mask.fill(0n, k * total + T0 + left[r] - 1, k * total + Tv);
-        pos[k] = BigInt(T0 + left[r] - 1 + step);
+      let props = rows.map((r) => lookupDraft(out[r], drafts[r], Math.min(lookupTokens, maxNew - out[r].length - 1)));
+      let k = 1 + Math.max(...props.map((p) => p.length));
+      if (lookupSlots + k - 1 > maxNew) { props = rows.map(() => []); k = 1; }
+      lookupSlots += k - 1;
+      const inputs = rows.map((r, i) => [out[r][out[r].length - 1], ...props[i], ...new Array<number>(k - 1 - props[i].length).fill(eos)]);
+      await this.embedTokens(inputs.flat());
+      const C = mask[rows[0]].length;
+      const emb = new Float32Array(n * k * H);
+      const am = new BigInt64Array(n * (C + k));
+      const pid = new BigInt64Array(n * k);
+      rows.forEach((r, i) => {
+        inputs[i].forEach((tok, j) => emb.set(this.tokenEmbeds.get(tok)!, (i * k + j) * H));
+        mask[r].forEach((v, t) => (am[i * (C + k) + t] = BigInt(v)));
+        am.fill(1n, i * (C + k) + C, (i + 1) * (C + k));
+        for (let j = 0; j < k; j++) pid[i * k + j] = BigInt(pos[r] + j);
       });
       const feeds: Record<string, ort.Tensor> = {
-        inputs_embeds: f32(emb, [n, 1, H]),
-        attention_mask: i64(mask, [n, total]),
-        position_ids: i64(pos, [n, 1]),
-        delta_mask: f32(zeroMask.subarray(0, n), [n, 1]),
-        ffn_delta: f32(zeroDelta.subarray(0, n * L * D), [n, L, D]),
+        inputs_embeds: f32(emb, [n, k, H]),
+        attention_mask: i64(am, [n, C + k]),
+        position_ids: i64(pid, [n, k]),
+        delta_mask: f32(new Float32Array(n * k), [n, k]),
+        ffn_delta: f32(new Float32Array(n * L * D), [n, L, D]),
         tap_positions: i64(new BigInt64Array(0), [0]),
       };
       for (let l = 0; l < L; l++) {
@@ -564,16 +578,22 @@ class Runtime implements ModelRuntime {
       res = await this.s.decoder.run(feeds, fetch);
       if (stats) stats.decodeSteps++;
       const logits = f32Data(res.logits);
-      keep = [];
       const alive: number[] = [];
-      rows.forEach((r, k) => {
-        const { tok, margin } = topMargin(logits, k * V, V);
-        if (margin < nearTie) { tied.push(r); return; }
-        if (tok === eos) return;
-        out[r].push(tok);
-        if (out[r].length === maxNew) return;
-        keep.push(k);
+      keep = [];
+      rows.forEach((r, i) => {
+        const w = walkDraft(logits, (j) => (i * k + j) * V, V, props[i], props[i].length, maxNew - out[r].length, eos, nearTie);
+        if (w.kind === "tie") { tied.push(r); return; }
+        out[r].push(...w.ids);
+        if (stats) stats.acceptedTokens += w.accepted;
+        if (w.kind === "done") return;
+        // This step's slots: the last token and the accepted re-draft are kept, the rest masked.
+        const m = new Uint8Array(C + k);
+        m.set(mask[r]);
+        m.fill(1, C, C + w.ids.length);
+        mask[r] = m;
+        pos[r] += w.ids.length;
         alive.push(r);
+        keep.push(i);
       });
       rows = alive;
     }

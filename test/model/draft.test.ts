@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NEAR_TIE, topMargin, walkDraft } from "../../core/model/draft.js";
+import { lookupDraft, NEAR_TIE, topMargin, walkDraft } from "../../core/model/draft.js";
 import { ModelError } from "../../core/model/errors.js";
 import { emptyDraftStats, loadModel, type CaptionItem, type ModelRuntime } from "../../core/model/runtime.js";
 import { decodeSafetensors } from "../../core/store/safetensors.js";
@@ -39,6 +39,21 @@ describe("walkDraft", () => {
     const tie = Float32Array.from([0, 0, 5, 5 - NEAR_TIE / 2]);
     expect(walkDraft(tie, at, V, [2], 0, 32, 99)).toEqual({ kind: "tie" });
     expect(topMargin(Float32Array.from([3, 3, 1]), 0, 3)).toEqual({ tok: 0, margin: 0 });
+  });
+});
+
+describe("lookupDraft", () => {
+  // draft: "the image shows a book , a bear and a cake ." as ids 1..
+  const draft = [1, 2, 3, 4, 5, 6, 4, 7, 8, 4, 9, 10];
+  it("re-aligns on the longest matching tail, nearest the caption's position", () => {
+    expect(lookupDraft([1, 2, 3, 4, 7, 6, 4], draft, 3)).toEqual([7, 8, 4]); // tail ", a" → " bear and a"
+    expect(lookupDraft([1, 2, 3, 4, 7, 8, 4], draft, 2)).toEqual([9, 10]); // "and a" → "cake ."
+    expect(lookupDraft([1, 2, 3, 4], draft, 1)).toEqual([5]);
+  });
+  it("proposes nothing without a match, past the draft's end, or with no room", () => {
+    expect(lookupDraft([11], draft, 4)).toEqual([]);
+    expect(lookupDraft([10], draft, 4)).toEqual([]);
+    expect(lookupDraft([1], draft, 0)).toEqual([]);
   });
 });
 
@@ -97,13 +112,16 @@ describe.each(BUNDLES)("captions with drafts on %s", (dir) => {
     }
   });
 
-  it("falls back to plain greedy on a near-tie, still exact", async () => {
+  it("falls back to plain greedy on a near-tie, and with any re-draft length, still exact", async () => {
     const clean = await rt.caption(items.slice(0, 2).map((it) => ({ pixels: it.pixels })));
     const drafted = items.map((it, k) => ({ ...it, draft: clean[k % 2].ids }));
     const plain = await rt.caption(items);
     // A huge tolerance makes every argmax a "near-tie": every row takes the fallback.
     const stats = emptyDraftStats();
     const got = await rt.caption(drafted, { draftStats: stats, nearTie: Infinity });
+    // No re-drafting, and long re-drafts: the same captions.
+    expect((await rt.caption(drafted, { lookupTokens: 0 })).map((c) => c.ids)).toEqual(plain.map((c) => c.ids));
+    expect((await rt.caption(drafted, { lookupTokens: 32 })).map((c) => c.ids)).toEqual(plain.map((c) => c.ids));
     expect(stats.ties).toBe(items.length);
     expect(got.map((c) => c.ids)).toEqual(plain.map((c) => c.ids));
   });
