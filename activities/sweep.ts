@@ -60,6 +60,7 @@ const Outcome = z.object({
   selectionKey: Key.optional(),
   interpretKey: Key.optional(),
   scoreKeys: z.array(Key),
+  cleanKey: Key.optional(),
   perturbKeys: z.record(z.string(), z.array(Key)),
   calibration: z.unknown().optional(),
 });

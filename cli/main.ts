@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
+import { registerCalibrate } from "./calibrate.js";
 import { registerData } from "./data.js";
 import { registerDev } from "./dev.js";
 import { registerModel } from "./model.js";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerModel(program);
   registerSweep(program);
   registerReport(program);
+  registerCalibrate(program);
   return program;
 }
 

@@ -36,7 +36,11 @@ export const ThresholdsSchema = z.discriminatedUnion("mode", [
 export type Thresholds = z.infer<typeof ThresholdsSchema>;
 
 export const DatasetSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("synthetic"), seed: z.number().int().min(0).max(MAX_SEED).default(1), dir: z.string().optional() }),
+  z.object({
+    kind: z.literal("synthetic"), seed: z.number().int().min(0).max(MAX_SEED).default(1), dir: z.string().optional(),
+    /** "calibration": sweep the held-out calibration images (choosing noise levels, `kneuron calibrate-noise`). */
+    split: z.enum(["experiment", "calibration"]).default("experiment"),
+  }),
   z.object({ kind: z.literal("coco"), dir: z.string().min(1), split: z.string().default("val2017") }),
 ]);
 
@@ -49,7 +53,7 @@ export type Method = z.infer<typeof MethodSchema>;
 export const CONTROL_METHODS: readonly Method[] = ["random", "random-uniform"];
 
 export const SweepSpecSchema = z.object({
-  dataset: DatasetSchema.default({ kind: "synthetic", seed: 1 }),
+  dataset: DatasetSchema.default({ kind: "synthetic", seed: 1, split: "experiment" }),
   bundle: z.string().default("models/tiny"),
   /** Knowledge to sweep; empty = every concept of the dataset's experiment table. */
   concepts: z.array(z.string().min(1)).max(80).default([]),

@@ -71,6 +71,7 @@ async function runSample(acts: ReturnType<typeof sweepActivities>, t: ConceptTra
   const inpaint = t.done("inpaint", await cpu.inpaintSample({ planKey, spec, sampleId }));
   const check = t.done("check", await gpu.checkSample({ planKey, spec, sampleId, inpaint: { key: inpaint.key, overlap: inpaint.overlap } }));
   const outcome: SampleOutcome = { sampleKey: check.sampleKey, scoreKeys: [], perturbKeys: {}, calibration: calibration?.summary };
+  if (check.status === "accepted") outcome.cleanKey = input.cleanKey;
   if (check.status !== "accepted") {
     t.rejected();
     return outcome;

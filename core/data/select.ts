@@ -105,7 +105,9 @@ export interface MarkedSample {
 export function sampleCandidates(ds: CocoDataset, concept: string, { minArea = 0, limit }: { minArea?: number; limit?: number } = {}): MarkedSample[] {
   const cat = cocoCategory(concept);
   const marker = (img: object) => (img as { kneuron?: SynthMarker }).kneuron;
-  const marked = ds.images.filter((img) => marker(img)?.role === "sample" && marker(img)?.concept === concept);
+  // The generator marks the images made for a concept: experiment samples and calibration images.
+  const made = (role: string | undefined) => role === "sample" || role === "calibration";
+  const marked = ds.images.filter((img) => made(marker(img)?.role) && marker(img)?.concept === concept);
   const out: MarkedSample[] =
     marked.length > 0
       ? marked.map((img) => ({ concept, imageId: img.id, annotationId: marker(img)!.annotation_id! }))

@@ -23,6 +23,7 @@ export async function runSample(ctx: PipelineContext, plan: SweepPlan, spec: Swe
   const inpaint = await inpaintSample(ctx, plan, spec, sample);
   const { key: sampleKey, record } = await checkSample(ctx, plan, spec, sample, inpaint);
   const outcome: SampleOutcome = { sampleKey, scoreKeys: [], perturbKeys: {}, calibration: calibration?.summary };
+  if (record.status === "accepted") outcome.cleanKey = cleanKey;
   if (record.status !== "accepted") return outcome;
   const identifyKey = await identifySample(ctx, plan, record);
   const rules = calibration?.rules ?? rulesFor(spec.thresholds, sample.concept);

@@ -62,10 +62,11 @@ export async function resolveDataset(spec: SweepSpec): Promise<ResolvedDataset> 
     const dir = resolve(spec.dataset.dir ?? join(".cache", `synth-seed${spec.dataset.seed}`));
     // Only the splits a sweep reads (the training split is the trainer's, and large).
     await generateSynthetic({ outDir: dir, seed: spec.dataset.seed, splits: ["experiment", "calibration"] });
+    const split = spec.dataset.split;
     return {
-      kind: "synthetic", dir, split: "experiment", calibrationSplit: "calibration",
-      instances: join(dir, "annotations", "instances_experiment.json"),
-      captions: join(dir, "annotations", "captions_experiment.json"),
+      kind: "synthetic", dir, split, calibrationSplit: split === "experiment" ? "calibration" : undefined,
+      instances: join(dir, "annotations", `instances_${split}.json`),
+      captions: join(dir, "annotations", `captions_${split}.json`),
     };
   }
   const dir = resolve(spec.dataset.dir);
