@@ -7,7 +7,7 @@ import { conceptOfCategory, imageInside, loadCoco, type CocoDataset } from "../d
 import { cocoCategory, CONCEPTS } from "../data/concepts.js";
 import { sampleCandidates } from "../data/select.js";
 import { DataError } from "../data/errors.js";
-import type { ItemFailure } from "../errors.js";
+import { isBadInput, type ItemFailure } from "../errors.js";
 import { loadImage } from "../image/io.js";
 import { safeSegment } from "../store/index.js";
 import type { SweepSpec } from "../spec.js";
@@ -108,7 +108,7 @@ async function undecodable(files: string[], root: string): Promise<Map<string, s
   const unique = [...new Set(files)];
   for (let i = 0; i < unique.length; i += 8) {
     await Promise.all(unique.slice(i, i + 8).map((f) => imageInside(root, f).then((real) => loadImage(real, f)).catch((e) => {
-      if (!(e instanceof DataError)) throw e;
+      if (!isBadInput(e)) throw e; // DataError, ImageDecodeError: this file only
       bad.set(f, e.message);
     })));
   }
