@@ -28,11 +28,12 @@ const ResultsShape = z.looseObject({
   sweepId: z.string(), concepts: z.array(z.string()), methods: z.array(z.string()), levels: z.array(z.number()),
   table2: z.array(z.unknown()), table3: z.array(z.unknown()), table4: z.array(z.unknown()), calibration: z.array(z.unknown()),
   layers: z.record(z.string(), z.array(z.number())), samples: z.array(z.unknown()), interpretations: z.array(z.unknown()),
-  examples: z.array(z.unknown()), failures: z.array(z.unknown()),
+  examples: z.array(z.unknown()), failures: z.array(z.unknown()), differences: z.array(z.unknown()),
+  evaluation: z.looseObject({ sets: z.enum(["faithful", "all"]), bootstrap: z.looseObject({ resamples: z.number(), seed: z.number(), level: z.number() }) }),
 });
 
 /** The result files copied beside the page for download. */
-const DOWNLOADS = ["results.json", "table2.csv", "table3.csv", "table4.csv", "layers.csv", "neurons.csv", "samples.csv", "examples.csv"];
+const DOWNLOADS = ["results.json", "table2.csv", "differences.csv", "table3.csv", "table4.csv", "layers.csv", "neurons.csv", "samples.csv", "examples.csv", "captions.csv", "captions.parquet"];
 
 /** Widest image the page shows (2.5× its 136 px display width, for zoom and high-DPI screens). */
 export const THUMB_WIDTH = 384;

@@ -6,7 +6,8 @@ import { findMentions } from "../core/data/concepts.js";
 import type { SweepResults, ResultRow } from "../core/pipeline/aggregate.js";
 import type { SweepSpec } from "../core/spec.js";
 import { html, raw, type Html, type Part } from "./html.js";
-import { layerChart, methodLabel, methodShort, noiseChart } from "./charts.js";
+import { doseChart, layerChart, methodLabel, methodShort } from "./charts.js";
+import { ciText, estimate, excludesZero, fmt, METRIC_NAMES, type Estimate, type MetricName, pairFinding, sigmaText, storedPairs, TIE_MARGIN } from "./findings.js";
 
 export interface SampleImages {
   original?: string;
@@ -47,20 +48,14 @@ function ruleText(rule: unknown): string {
   }
 }
 
-/** A number cell: `data-v` carries the raw value for sorting; best cells are bold and tinted. */
-function numCell(x: unknown, best = false, fmt = f4): Html {
+/** A number cell: `data-v` carries the raw value for sorting. */
+function numCell(x: unknown, fmt = f4): Html {
   const v = isNum(x) ? String(x) : "";
-  return best ? html`<td class="num best" data-v="${v}"><strong>${fmt(x)}</strong></td>` : html`<td class="num" data-v="${v}">${fmt(x)}</td>`;
+  return html`<td class="num" data-v="${v}">${fmt(x)}</td>`;
 }
 
-/** Indices of the maxima of `xs` (ties all marked); none when fewer than two are finite or all are equal. */
-function argmaxes(xs: unknown[]): Set<number> {
-  const finite = xs.map((x, i) => [x, i] as const).filter(([x]) => isNum(x)) as [number, number][];
-  if (finite.length < 2) return new Set();
-  const top = Math.max(...finite.map(([x]) => x));
-  if (finite.every(([x]) => x === top)) return new Set();
-  return new Set(finite.filter(([x]) => x === top).map(([, i]) => i));
-}
+/** The random controls: the reference for every method, not contenders. */
+const isControl = (m: string) => m.startsWith("random");
 
 /** The caption with mentions highlighted: the sample's knowledge, and other knowledge (retention). */
 function markedCaption(caption: string, concept: string): Html {
@@ -98,15 +93,11 @@ const PAPER_AVERAGES: Record<string, { s: number; r: number; score: number }> = 
   pan: { s: 0.3723, r: 0.735, score: 0.5537 },
 };
 
-/** The headline, read off the stored tables (which method leads where); no new numbers. */
+/** The headline, read off the stored tables and paired differences; no new numbers, no winner without an interval behind it. */
 function summarySection(r: SweepResults): Html {
   const avg = r.methods.map((m) => r.table2.find((x) => x.method === m && x.concept === "average" && x.sigma === "all"));
   const scored = avg.filter((x): x is ResultRow => !!x && isNum(x.score));
   const accepted = r.samples.filter((s) => s.status === "accepted").length;
-  const leader = (k: "suppression" | "retention" | "score") => {
-    const best = argmaxes(avg.map((x) => x?.[k]));
-    return best.size ? [...best].map((i) => methodLabel(r.methods[i])).join(" and ") : "no single method";
-  };
   const medianLayer = (m: string) => {
     const counts = r.layers[m] ?? [];
     const total = counts.reduce((a, b) => a + b, 0);
@@ -121,34 +112,45 @@ function summarySection(r: SweepResults): Html {
   const sizes = r.table4.map((t) => t.selected);
   const meanN = sizes.length ? sizes.reduce((a, b) => a + b, 0) / sizes.length : NaN;
   const paper = r.methods.filter((m) => PAPER_AVERAGES[m]).map((m, i) => html`${i ? "; " : ""}${methodLabel(m)} S ${PAPER_AVERAGES[m].s.toFixed(4)}, R ${PAPER_AVERAGES[m].r.toFixed(4)}, score ${PAPER_AVERAGES[m].score.toFixed(4)}`);
+  const values = (metric: MetricName) => avg.map((x, i) => html`${i ? ", " : ""}${methodLabel(r.methods[i])} <strong>${x ? ciText(estimate(x, metric)) : "—"}</strong>`);
+  const findings = storedPairs(r.differences).map(([a, b]) => pairFinding(r.differences, a, b, ["score", "selectivity"], methodLabel));
   return html`<section id="summary"><h2>Summary</h2>
 ${scored.length ? html`<ul>
-<li>Averaged over knowledge and noise levels, the score (S + R)/2 is ${avg.map((x, i) => html`${i ? ", " : ""}${methodLabel(r.methods[i])} <strong>${f4(x?.score)}</strong>`)}: best <strong>${leader("score")}</strong>.
-Suppression is highest for ${leader("suppression")}, retention of other knowledge for ${leader("retention")}.</li>
+<li>Averaged over knowledge and noise levels (95 % intervals in brackets), the score (S + R)/2 is ${values("score")}; the selectivity Δsame − Δother is ${values("selectivity")}.</li>
+<li>Paired comparisons (a method is named ahead of another only where the 95 % interval of the difference excludes 0; all measures in <a href="#differences">Paired differences</a>):
+${findings.length ? html`<ul class="findings">${findings.map((f) => html`<li>${f.sentences.join(" ")}</li>`)}</ul>` : html` none were computed (a single method and no control).`}</li>
 <li>Neurons concentrate (median layer, of ${nLayers}) at ${r.methods.map((m, i) => html`${i ? ", " : ""}${methodLabel(m)} L${medianLayer(m) ?? "—"}`)}.</li>
 <li>${accepted} of ${r.samples.length} samples met the paper's constraints and were scored${r.failures.length ? html`; ${r.failures.length} item(s) failed` : ""}; |N<sub>k</sub>| is ${isNum(meanN) ? meanN.toFixed(1) : "—"} neurons on average (${sizes.length ? `${Math.min(...sizes)}–${Math.max(...sizes)}` : "—"}).</li>
 <li>Noise changed ${changed} of ${r.examples.length} example captions (draw 0, the sample's own image, every method and σ)${r.examples.length && changed === 0 ? html` — <strong>the perturbation left every sample's own caption unchanged</strong>: a weak intervention (more neurons or a larger σ may be needed), so read Table II with care` : ""}.</li>
 </ul>` : html`<p class="empty">No sample met the paper's constraints (${r.samples.length} rejected${r.failures.length ? html`, ${r.failures.length} failed` : ""}), so there is nothing to compare: see <a href="#problems">Rejected samples</a>. A model whose captions mention the knowledge is needed.</p>`}
-<p class="dim">For orientation, the paper (MiniGPT-4 on COCO, absolute σ 40/80/120) reports averages ${paper}. A different model, data and noise scale make the numbers comparable in ranking only.</p>
+<p class="dim">For orientation, the paper (MiniGPT-4 on COCO, absolute σ 40/80/120, all images of a knowledge, no control, no intervals) reports averages ${paper}. A different model, data, evaluation sets and noise scale make these numbers not comparable with the ones above.</p>
 </section>`;
 }
 
 function setupSection(inp: ReportInput): Html {
   const r = inp.results;
   const s = inp.spec;
+  const ev = r.evaluation;
   const enc = r.encoder as Record<string, unknown> | null;
   const accepted = r.samples.filter((x) => x.status === "accepted").length;
-  const noise = s ? `σ ∈ {${s.noise.levels.join(", ")}}${s.noise.unit === "std" ? " × each neuron's standard deviation over the image positions of the evaluation images" : " (absolute)"} at ${s.noise.scope === "image" ? "the image positions" : "every prefill position"}, ${s.noise.draws} draws per level` : `σ ∈ {${r.levels.join(", ")}}`;
+  const noise = s ? `σ ∈ {${s.noise.levels.join(", ")}}${s.noise.unit === "std" ? " × each neuron's standard deviation over the image positions of the evaluation images (unit std)" : " in the model's raw activation units (unit absolute)"}, added at ${s.noise.scope === "image" ? "the image positions only (scope image)" : "every prefill position (scope prefill)"}, ${s.noise.draws} draws per level` : `σ ∈ {${r.levels.join(", ")}}; unit and scope not recorded (no spec)`;
   const others = s ? `; retention scored on ${s.eval.otherImages === "all" ? "all evaluation images of other knowledge" : `a seeded sample of ${s.eval.otherImages} images of other knowledge per group`}` : "";
   const thr = s ? (s.thresholds.mode === "auto" ? "auto (closed-loop calibration on a held-out split)" : "rules (manual / quantile / count, per knowledge)") : r.calibration.length ? "auto" : "rules";
+  const controls = r.methods.filter(isControl);
+  const sets = ev.sets === "faithful"
+    ? "faithful (the paper's protocol): P_same(k) over images of k whose clean caption names k, P_other(k) over (image without k, k′) pairs whose clean caption names k′, so σ = 0 gives S = 0 and R = 1"
+    : "all: every image of k and every (image without k, k′) pair, whatever the clean caption said (σ = 0 shows the clean miss rate)";
   return html`<section id="setup"><h2>Setup</h2>
 <dl class="kv">
 <dt>Sweep</dt><dd><code>${r.sweepId}</code> · ${r.concepts.length} knowledge · ${r.samples.length} samples (${accepted} accepted, ${r.samples.length - accepted} rejected) · ${r.failures.length} failed items</dd>
 <dt>Model bundle</dt><dd><code>${r.bundle.dir}</code> <span class="dim">sha256 ${shortSha(r.bundle.sha256)}…</span></dd>
 <dt>Dataset</dt><dd>${r.dataset.kind}, split <code>${r.dataset.split}</code>, <code>${r.dataset.dir}</code> <span class="dim">sha256 ${shortSha(r.dataset.sha256)}…</span></dd>
 <dt>Methods</dt><dd>${r.methods.map((m, i) => html`${i ? ", " : ""}${methodLabel(m)}`)}${s ? html` · baseline k: ${String(s.baselineK)} · stage aggregation over positions: ${s.aggregate}` : ""}</dd>
+<dt>Controls</dt><dd>${controls.length ? html`${controls.map((m, i) => html`${i ? ", " : ""}${methodLabel(m)}`)}: ${s ? `${s.randomGroups} seeded groups per sample` : "seeded groups per sample"} of the two-stage group's size (${controls.includes("random") ? "random: the same count per layer" : ""}${controls.length > 1 ? "; " : ""}${controls.includes("random-uniform") ? "random-uniform: any layer" : ""}), scored exactly like the methods, their runs pooled` : "none (no random control in this sweep: differences to chance cannot be judged)"}</dd>
 <dt>Thresholds</dt><dd>${thr}</dd>
 <dt>Noise</dt><dd>${noise}${others}</dd>
+<dt>Evaluation sets</dt><dd>${sets}</dd>
+<dt>Intervals</dt><dd>${Math.round(ev.bootstrap.level * 100)} % percentile intervals of a seeded, paired, hierarchical bootstrap (knowledge, then samples within it, then noise runs): ${ev.bootstrap.resamples} resamples, seed ${ev.bootstrap.seed}; every method sees the same resampled knowledge and samples, so a difference has its own interval</dd>
 <dt>BERTScore encoder</dt><dd>${enc ? html`<code>${String(enc.name ?? "?")}</code> (package ${String(enc.package ?? "?")} ${String(enc.packageVersion ?? "")}, layer ${String(enc.layer ?? "?")}, no idf, no rescale) <span class="dim">weights sha256 ${shortSha(enc.weightsSha256)}…</span>` : "not recorded"}</dd>
 <dt>Artifacts</dt><dd>results <code>${inp.keys.results}</code>${inp.keys.plan ? html` · plan <code>${inp.keys.plan}</code>` : ""}</dd>
 <dt>Downloads</dt><dd>${inp.downloads.map((d, i) => html`${i ? " · " : ""}<a href="${d}">${d}</a>`)}</dd>
@@ -157,65 +159,122 @@ ${s ? html`<details><summary>Full sweep spec (JSON)</summary><pre>${JSON.stringi
 </section>`;
 }
 
+const METRIC_HEAD: Record<MetricName, Part> = {
+  suppression: html`Suppression <var>S</var>`, retention: html`Retention <var>R</var>`, score: "Score (S+R)/2", selectivity: "Selectivity",
+};
+
+/** The control a method's Table II cells are compared with: the layer-matched one when run. */
+const referenceControl = (r: SweepResults) => (r.methods.includes("random") ? "random" : r.methods.find(isControl));
+
+/** An estimate with its interval; `mark` adds the ▲/▼ of a resolved difference to the control. */
+function ciCell(e: Estimate, mark?: { up: boolean; title: string }): Html {
+  const v = isNum(e.value) ? String(e.value) : "";
+  return html`<td class="num ci${mark ? " res" : ""}" data-v="${v}">${fmt(e.value)} <span class="iv">[${fmt(e.lo)}, ${fmt(e.hi)}]</span>${mark ? html` <span class="mk" title="${mark.title}">${mark.up ? "▲" : "▼"}</span>` : ""}</td>`;
+}
+
+/** Set sizes: per-sample means (whole numbers shown whole). */
+const fSize = (x: unknown) => (isNum(x) ? (Number.isInteger(x) ? String(x) : x.toFixed(1)) : "—");
+
+/** One scope's Table II (a knowledge, or the average): σ × method rows, the four measures with intervals. */
+function table2Rows(r: SweepResults, concept: string, withMarks: boolean): Html {
+  const ref = withMarks ? referenceControl(r) : undefined;
+  const sigmas: (number | "all")[] = [0, ...r.levels, "all"];
+  const body = sigmas.flatMap((sigma) => r.methods.map((m, i) => {
+    const row = r.table2.find((x) => x.method === m && x.concept === concept && x.sigma === sigma);
+    const cells = METRIC_NAMES.map((metric) => {
+      if (!row) return html`<td class="num">—</td>`;
+      const d = ref && m !== ref && sigma !== 0 ? r.differences.find((x) => x.a === m && x.b === ref && x.sigma === sigma) : undefined;
+      const de = d ? estimate(d, metric) : undefined;
+      const mark = de && excludesZero(de) ? { up: de.lo > 0, title: `${methodLabel(m)} − ${methodLabel(ref!)} ${sigmaText(sigma)}: ${ciText(de, true)}` } : undefined;
+      return ciCell(estimate(row, metric), mark);
+    });
+    const sig = sigma === "all" ? "avg" : sigma === 0 ? "0 (clean)" : String(sigma);
+    return html`<tr class="${i === 0 ? "grp" : ""}${sigma === "all" ? " avg" : ""}${sigma === 0 ? " clean" : ""}${isControl(m) ? " ctl" : ""}"><td>${sig}</td><th scope="row">${methodShort(m)}</th><td class="num">${row ? row.groups : 0}</td>${cells}</tr>`;
+  }));
+  return html`<thead><tr><th scope="col">σ</th><th scope="col">Method</th><th scope="col" title="neuron groups scored (a control has several per sample)">groups</th>${METRIC_NAMES.map((m) => html`<th scope="col">${METRIC_HEAD[m]}</th>`)}</tr></thead><tbody>${body}</tbody>`;
+}
+
+/** n_same / n_other of a scope (the same sets for every method: read off the first row). */
+function setSizes(r: SweepResults, concept: string): { same: number; other: number } | undefined {
+  const row = r.table2.find((x) => x.concept === concept);
+  return row ? { same: row.n_same, other: row.n_other } : undefined;
+}
+
 async function table2Section(r: SweepResults): Promise<Html> {
   const M = r.methods;
-  const get = (method: string, concept: string, sigma: number | "all") => r.table2.find((x) => x.method === method && x.concept === concept && x.sigma === sigma);
-  const metrics = ["suppression", "retention", "score"] as const;
-  const row = (concept: string, sigma: number | "all", first: boolean, label: Part) => {
-    const rows = M.map((m) => get(m, concept, sigma));
-    const groups = rows.find((x) => x)?.groups ?? 0;
-    const cells = metrics.flatMap((metric) => {
-      const xs = rows.map((x) => x?.[metric] as number | undefined);
-      const best = argmaxes(xs);
-      return xs.map((x, i) => numCell(x, best.has(i)));
-    });
-    return html`<tr class="${first ? "grp" : ""}${sigma === "all" ? " avg" : ""}"><th scope="row">${label}</th><td data-v="${sigma === "all" ? Infinity : sigma}">${sigma === "all" ? "avg" : sigma}</td><td class="num" data-v="${groups}">${groups}</td>${cells}</tr>`;
-  };
-  const sigmas: (number | "all")[] = [...r.levels, "all"];
-  // Knowledge without a scored group would be rows of dashes: named once below the table instead.
-  const scored = (c: string) => M.some((m) => (get(m, c, "all")?.groups ?? 0) > 0);
+  const ref = referenceControl(r);
+  const scored = (c: string) => M.some((m) => (r.table2.find((x) => x.method === m && x.concept === c && x.sigma === "all")?.groups ?? 0) > 0);
+  const concepts = r.concepts.filter(scored);
   const unscored = r.concepts.filter((c) => !scored(c));
-  const body = r.concepts.filter(scored).flatMap((c) => sigmas.map((s, i) => row(c, s, i === 0, conceptLink(c))));
-  const foot = sigmas.map((s, i) => row("average", s, i === 0, "Average"));
-  // Chart: the averaged rows against σ.
-  const chartRows = r.table2.filter((x): x is ResultRow & { sigma: number } => x.concept === "average" && x.sigma !== "all")
-    .flatMap((x) => metrics.filter((m) => isNum(x[m])).map((metric) => ({ method: x.method, sigma: x.sigma, metric, value: x[metric] })));
-  const chart = chartRows.length ? raw(await noiseChart(chartRows, M)) : null;
-  let col = 3;
+  const avgSizes = setSizes(r, "average");
+  const chartMetrics: MetricName[] = ["suppression", "retention", "selectivity"];
+  const points = r.table2.filter((x): x is ResultRow & { sigma: number } => x.concept === "average" && x.sigma !== "all")
+    .flatMap((x) => chartMetrics.filter((m) => isNum(x[m])).map((metric) => ({ method: x.method, sigma: x.sigma, metric, value: x[metric], lo: x[`${metric}_lo`], hi: x[`${metric}_hi`] })));
+  const chart = concepts.length && points.length ? raw(await doseChart(points, M, chartMetrics)) : null;
+  // At a glance per knowledge: the selectivity averaged over σ per method (sortable), full tables folded below.
+  const glance = concepts.map((c) => {
+    const sz = setSizes(r, c);
+    const rows = M.map((m) => r.table2.find((x) => x.method === m && x.concept === c && x.sigma === "all"));
+    return html`<tr><th scope="row"><a href="#${anchor("t2", c)}">${c}</a></th><td class="num" data-v="${sz?.same ?? ""}">${fSize(sz?.same)}</td><td class="num" data-v="${sz?.other ?? ""}">${fSize(sz?.other)}</td>${rows.map((x) => (x ? ciCell(estimate(x, "selectivity")) : html`<td class="num">—</td>`))}</tr>`;
+  });
+  const details = concepts.map((c) => {
+    const sz = setSizes(r, c);
+    return html`<details class="t2k" id="${anchor("t2", c)}"><summary><strong>${c}</strong> <span class="dim">n<sub>same</sub> ${fSize(sz?.same)}, n<sub>other</sub> ${fSize(sz?.other)} per sample · ${conceptLink(c)} samples</span></summary>
+<div class="scroll"><table class="t2 t2-k" data-concept="${c}">${table2Rows(r, c, false)}</table></div></details>`;
+  });
   return html`<section id="table2"><h2>Table II — impact on target and other knowledge</h2>
-<p>Noise on each method's neurons at every image position, then greedy captions of every evaluation image.
-Suppression <var>S</var> = 1 − <var>P</var><sub>same</sub> (captions of images of the knowledge that no longer mention it),
-retention <var>R</var> = <var>P</var><sub>other</sub> (captions of images of other knowledge that still mention theirs), score (<var>S</var> + <var>R</var>)/2;
-averaged over the neuron groups (accepted samples) of a knowledge and the noise draws. Ours = two-stage filtering. <strong>Bold</strong>: best method in the row for that measure (no mark when all tie).
-Rows marked “avg” average over σ; the Average rows average over knowledge with at least one group. Click a column heading to sort.</p>
-<div class="scroll"><table class="sortable t2">
-<thead><tr><th scope="col" rowspan="2" data-col="0">Knowledge</th><th scope="col" rowspan="2" data-col="1">σ</th><th scope="col" rowspan="2" data-col="2" title="neuron groups = accepted samples">groups</th>
-${metrics.map((m) => html`<th scope="colgroup" colspan="${M.length}" class="metric">${m === "score" ? "Score (S+R)/2" : m === "suppression" ? "Suppression S" : "Retention R"}</th>`)}</tr>
-<tr>${metrics.map(() => M.map((m) => sortableTh(methodShort(m), col++)))}</tr></thead>
-<tbody>${body}</tbody>
-<tfoot>${foot}</tfoot>
-</table></div>
+<p>Noise on each method's neurons, then greedy captions of the evaluation sets. Suppression <var>S</var> = 1 − <var>P</var><sub>same</sub> (captions of images of the knowledge that no longer mention it),
+retention <var>R</var> = <var>P</var><sub>other</sub> (captions of images of other knowledge that still mention theirs), score (<var>S</var> + <var>R</var>)/2,
+selectivity = Δsame − Δother with Δsame = <var>P</var><sub>same</sub>(0) − <var>P</var><sub>same</sub>(σ) and Δother = <var>P</var><sub>other</sub>(0) − <var>P</var><sub>other</sub>(σ): noise that only damages the image drops both alike and scores ≈ 0.
+σ = 0 (clean) is the clean captions over the same sets${r.evaluation.sets === "faithful" ? " (S = 0 and R = 1 by construction: faithful sets)" : ""}; “avg” averages over the noise levels (σ &gt; 0).
+Each number is the mean over the neuron groups of a knowledge and the noise draws, then over knowledge, with its 95 % bootstrap interval in brackets. ${ref ? html`${methodLabel(ref)} is the control: ▲/▼ mark an average whose paired difference to it has a 95 % interval above/below 0 (hover for the difference); no other mark ranks the methods — see <a href="#differences">Paired differences</a>.` : "This sweep ran no random control."}</p>
+${concepts.length ? html`<h3 id="t2-average">Average over knowledge</h3>
+<p class="dim">${concepts.length} knowledge; set sizes per sample (mean): n<sub>same</sub> = ${fSize(avgSizes?.same)} images of the knowledge, n<sub>other</sub> = ${fSize(avgSizes?.other)} (image, other knowledge) pairs.</p>
+<div class="scroll"><table class="t2 t2-avg">${table2Rows(r, "average", true)}</table></div>
+${chart ? html`<figure class="chart" id="dose">${chart}<figcaption>Dose–response: suppression, retention and selectivity averaged over knowledge against σ (symlog axis; σ = 0 = clean captions) per method and control, with 95 % bootstrap bands (the Average rows above).</figcaption></figure>` : ""}
+<h3>Per knowledge</h3>
+<p class="dim">Selectivity averaged over σ (95 % interval) per knowledge; click a column heading to sort, a knowledge for its full table.</p>
+<div class="scroll"><table class="sortable t2-glance"><thead><tr>${sortableTh("Knowledge", 0)}${sortableTh(html`n<sub>same</sub>`, 1)}${sortableTh(html`n<sub>other</sub>`, 2)}${M.map((m, i) => sortableTh(methodShort(m), i + 3))}</tr></thead><tbody>${glance}</tbody></table></div>
+${details}` : html`<p class="empty">No scored neuron group: every sample was rejected or failed, so Table II has no numbers.</p>`}
 ${unscored.length ? html`<p class="dim">No scored neuron group (every sample rejected or failed): ${unscored.join(", ")}.</p>` : ""}
-${chart ? html`<figure class="chart">${chart}<figcaption>Average over knowledge of S, R and the score per noise level (the Average rows of Table II).</figcaption></figure>` : html`<p class="empty">No scored neuron group: every sample was rejected or failed, so Table II has no numbers.</p>`}
+</section>`;
+}
+
+/** The paired differences a − b on the average over knowledge, as a table and as sentences. */
+function differencesSection(r: SweepResults): Html {
+  const pairs = storedPairs(r.differences);
+  const findings = pairs.map(([a, b]) => pairFinding(r.differences, a, b, METRIC_NAMES, methodLabel));
+  const rows = pairs.flatMap(([a, b]) => {
+    const mine = r.differences.filter((d) => d.a === a && d.b === b);
+    return mine.map((d, i) => html`<tr class="${i === 0 ? "grp" : ""}${d.sigma === "all" ? " avg" : ""}"><th scope="row">${methodShort(a)} − ${methodShort(b)}</th><td>${d.sigma === "all" ? "avg" : d.sigma}</td>${METRIC_NAMES.map((m) => {
+      const e = estimate(d, m);
+      return excludesZero(e) ? html`<td class="num ci res" data-v="${e.value}"><strong>${fmt(e.value, true)}</strong> <span class="iv">[${fmt(e.lo)}, ${fmt(e.hi)}]</span></td>` : html`<td class="num ci" data-v="${isNum(e.value) ? e.value : ""}">${fmt(e.value, true)} <span class="iv">[${fmt(e.lo)}, ${fmt(e.hi)}]</span></td>`;
+    })}</tr>`);
+  });
+  return html`<section id="differences"><h2>Paired differences</h2>
+<p>Each row is a − b on the average over knowledge, at one σ (“avg”: over the noise levels), with the 95 % interval of the paired bootstrap (both methods on the same resampled knowledge and samples).
+<strong>Bold</strong>: the interval excludes 0 — the only differences this report calls resolved. An unresolved pair whose score and selectivity intervals (averaged over σ) lie within ±${TIE_MARGIN} is called a tie.</p>
+${findings.length ? html`<ul class="findings">${findings.map((f) => html`<li>${f.sentences.join(" ")}</li>`)}</ul>
+<div class="scroll"><table class="diff"><thead><tr><th scope="col">a − b</th><th scope="col">σ</th>${METRIC_NAMES.map((m) => html`<th scope="col">Δ ${METRIC_HEAD[m]}</th>`)}</tr></thead><tbody>${rows}</tbody></table></div>` : html`<p class="empty">No paired difference was computed (one method and no control, or nothing scored).</p>`}
 </section>`;
 }
 
 function table3Section(r: SweepResults): Html {
   const cols = [["bleu", "BLEU"], ["rouge1", "ROUGE-1"], ["rougeL", "ROUGE-L"], ["bertscore", "BERTScore"]] as const;
-  const best = Object.fromEntries(cols.map(([k]) => [k, argmaxes(r.table3.map((x) => x[k]))]));
   const enc = r.encoder as Record<string, unknown> | null;
   return html`<section id="table3"><h2>Table III — noisy captions vs the masked (inpainted) image's caption</h2>
 <p>Each noisy caption of the sample's own image against the caption of its inpainted image: BLEU (sacrebleu sentence BLEU, 13a, exp smoothing, /100), ROUGE-1 F and ROUGE-L F (no stemmer),
-BERTScore F1 with <strong>${enc ? String(enc.name ?? "?") : "an unrecorded encoder"}</strong>${enc ? html` (layer ${String(enc.layer ?? "?")}, no idf, no baseline rescale)` : ""} — not the paper's roberta-large, so compare BERTScores within this report only. Mean over draws, noise levels and samples.</p>
+BERTScore F1 with <strong>${enc ? String(enc.name ?? "?") : "an unrecorded encoder"}</strong>${enc ? html` (layer ${String(enc.layer ?? "?")}, no idf, no baseline rescale)` : ""} — not the paper's roberta-large, so compare BERTScores within this report only. Mean over draws, noise levels and samples;
+descriptive only (no intervals, so no method is marked best).</p>
 <div class="scroll"><table class="sortable t3">
 <thead><tr>${sortableTh("Method", 0)}${cols.map(([, label], i) => sortableTh(label, i + 1))}${sortableTh("groups", 5)}</tr></thead>
-<tbody>${r.table3.map((x) => html`<tr><th scope="row">${methodLabel(x.method)}</th>${cols.map(([k]) => numCell(x[k], best[k].has(r.table3.indexOf(x))))}<td class="num" data-v="${x.groups}">${x.groups}</td></tr>`)}</tbody>
+<tbody>${r.table3.map((x) => html`<tr><th scope="row">${methodLabel(x.method)}</th>${cols.map(([k]) => numCell(x[k]))}<td class="num" data-v="${x.groups}">${x.groups}</td></tr>`)}</tbody>
 </table></div></section>`;
 }
 
 function table4Section(r: SweepResults, spec: SweepSpec | null): Html {
   const auto = spec ? spec.thresholds.mode === "auto" : r.calibration.length > 0;
-  const rows = r.table4.map((x) => html`<tr><th scope="row">${conceptLink(x.concept)}</th><td><a href="#${anchor("s", x.sampleId)}"><code>${x.sampleId}</code></a></td><td>${ruleText(x.act)}</td>${numCell(x.tauAct, false, fTau)}<td>${ruleText(x.grad)}</td>${numCell(x.tauGrad, false, fTau)}<td class="num" data-v="${x.candidates}">${x.candidates}</td><td class="num" data-v="${x.selected}">${x.selected}</td></tr>`);
+  const rows = r.table4.map((x) => html`<tr><th scope="row">${conceptLink(x.concept)}</th><td><a href="#${anchor("s", x.sampleId)}"><code>${x.sampleId}</code></a></td><td>${ruleText(x.act)}</td>${numCell(x.tauAct, fTau)}<td>${ruleText(x.grad)}</td>${numCell(x.tauGrad, fTau)}<td class="num" data-v="${x.candidates}">${x.candidates}</td><td class="num" data-v="${x.selected}">${x.selected}</td></tr>`);
   const grids = r.calibration.map((c) => {
     const aq = [...new Set(c.grid.map((g) => g.actQ))].sort((a, b) => a - b);
     const gq = [...new Set(c.grid.map((g) => g.gradQ))].sort((a, b) => a - b);
@@ -319,6 +378,14 @@ thead th{border-bottom:2px solid var(--fg);white-space:nowrap}
 th.metric{text-align:center;border-bottom:1px solid var(--fg)}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.best{background:var(--best)}
+td.ci .iv{color:var(--dim);font-size:.85em}
+td.res{background:var(--best)}
+.mk{font-size:.8em;cursor:help}
+tr.ctl>*{color:#444;font-style:italic}
+tr.clean>*{background:#f7fbff}
+details.t2k{margin:.3rem 0}
+details.t2k>summary{cursor:pointer}
+ul.findings li{margin:.2rem 0}
 tr.grp>*{border-top:1.5px solid #9a9aa0}
 tr.avg>*{background:#f5f5f7}
 tfoot tr>*{font-weight:600}
@@ -371,7 +438,7 @@ const cspHash = (s: string) => `'sha256-${createHash("sha256").update(s).digest(
 
 export async function renderReport(inp: ReportInput): Promise<string> {
   const r = inp.results;
-  const sections = [summarySection(r), setupSection(inp), await table2Section(r), table3Section(r), await layersSection(r), table4Section(r, inp.spec), knowledgeSection(inp), problemsSection(r)];
+  const sections = [summarySection(r), setupSection(inp), await table2Section(r), differencesSection(r), table3Section(r), await layersSection(r), table4Section(r, inp.spec), knowledgeSection(inp), problemsSection(r)];
   // Defence in depth beside the escaping: only our own script (by hash) may run, nothing is fetched.
   const csp = `default-src 'none'; img-src 'self' data: file:; style-src 'unsafe-inline'; script-src ${cspHash(SORT_SCRIPT)}; base-uri 'none'; form-action 'none'`;
   const page = html`<!doctype html>
@@ -382,10 +449,10 @@ export async function renderReport(inp: ReportInput): Promise<string> {
 <style>${raw(STYLE)}</style></head>
 <body><main>
 <header><h1>Knowledge neurons — sweep <code>${r.sweepId}</code></h1>
-<p class="dim">Two-stage filtering (activation drop on the inpainted image, then GradCAM) against Schwettmann's and Pan's scores, evaluated by noise on the neurons. Results aggregated ${inp.resultsAt}; this page is built from the stored artifacts only.</p>
-<nav><a href="#summary">Summary</a><a href="#setup">Setup</a><a href="#table2">Table II</a><a href="#table3">Table III</a><a href="#fig2">Fig. 2</a><a href="#table4">Table IV</a><a href="#knowledge">Per knowledge (Fig. 3, Table I)</a><a href="#problems">Rejected / failed</a></nav></header>
+<p class="dim">Two-stage filtering (activation drop on the inpainted image, then GradCAM) against Schwettmann's and Pan's scores and random neuron groups, evaluated by noise on the neurons with 95 % bootstrap intervals. Results aggregated ${inp.resultsAt}; this page is built from the stored artifacts only.</p>
+<nav><a href="#summary">Summary</a><a href="#setup">Setup</a><a href="#table2">Table II</a><a href="#differences">Differences</a><a href="#table3">Table III</a><a href="#fig2">Fig. 2</a><a href="#table4">Table IV</a><a href="#knowledge">Per knowledge (Fig. 3, Table I)</a><a href="#problems">Rejected / failed</a></nav></header>
 ${sections}
-<footer>Rebuild with <code>kneuron report ${r.sweepId}</code>. Numbers are rounded to 4 places; the CSV files beside this page hold full precision.</footer>
+<footer>Rebuild with <code>kneuron report ${r.sweepId}</code>. Table II and the differences are rounded to 3 places, other tables to 4; the CSV files beside this page hold full precision.</footer>
 </main><script>${raw(SORT_SCRIPT)}</script></body></html>
 `;
   return page.value;
