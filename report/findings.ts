@@ -20,9 +20,9 @@ const isNum = (x: unknown): x is number => typeof x === "number" && Number.isFin
 export const EPS = 1e-9;
 
 /** Three decimals; a non-zero value that would round to 0.000 keeps one significant digit, so a bound's sign stays visible. */
-export function fmt(x: unknown, signed = false): string {
-  if (!isNum(x)) return "—";
-  if (Math.abs(x) < EPS) x = 0;
+export function fmt(value: unknown, signed = false): string {
+  if (!isNum(value)) return "—";
+  const x = Math.abs(value) < EPS ? 0 : value;
   const s = x !== 0 && Math.abs(x) < 0.0005 ? x.toPrecision(1) : x.toFixed(3);
   const clean = s === "-0.000" ? "0.000" : s;
   return signed && x > 0 && clean !== "0.000" ? `+${clean}` : clean;
