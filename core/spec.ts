@@ -85,8 +85,8 @@ export const SweepSpecSchema = z.object({
     unit: z.enum(["std", "absolute"]).default("std"),
     levels: z.array(z.number().positive().max(1e6)).min(1).max(16).default(DEFAULT_STD_LEVELS),
     draws: z.number().int().positive().max(1000).default(4),
-    /** Where the noise is added: the image positions (the paper) or every prefill position. */
-    scope: z.enum(["image", "prefill"]).default("image"),
+    /** Where the noise is added: the image positions (the paper) or every prompt (prefill) position. */
+    scope: z.enum(["image", "prompt"]).default("image"),
   }).default({ unit: "std", levels: DEFAULT_STD_LEVELS, draws: 4, scope: "image" }),
   eval: z.object({
     /**

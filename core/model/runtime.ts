@@ -60,6 +60,8 @@ export interface PrefillResult {
   act: LayerTensor;
 }
 
+export type DeltaScope = "image" | "prompt";
+
 export interface CaptionOptions {
   /** Default 32 (the paper's max_new_tokens). */
   maxNewTokens?: number;
@@ -70,6 +72,11 @@ export interface CaptionOptions {
   kvCache?: boolean;
   /** Stop a row at EOS (default). false always generates maxNewTokens: benchmarks only. */
   stopAtEos?: boolean;
+  /**
+   * Where each row's delta is added: the image positions (default, the paper) or every position
+   * of the prompt (bos, text and image tokens; never the generated ones).
+   */
+  deltaScope?: DeltaScope;
   /** Counters of the draft path, added to (rows, accepted tokens, near-tie fallbacks). */
   draftStats?: DraftStats;
   /** Top-two logit gap below which a drafted row falls back to plain greedy (default NEAR_TIE): tests only. */
@@ -315,8 +322,8 @@ class Runtime implements ModelRuntime {
   }
 
   /** Prefill feeds for B prompts; delta rows [L*D] or undefined (zeros); taps at the image positions if asked. */
-  private prefillFeeds(embeds: Float32Array, B: number, deltas: (Float32Array | undefined)[], taps = false): Record<string, ort.Tensor> {
-    const { hidden: H, layers: L, ffn: D, imageTokens: P } = this.geo;
+  private prefillFeeds(embeds: Float32Array, B: number, deltas: (Float32Array | undefined)[], taps = false, scope: DeltaScope = "image"): Record<string, ort.Tensor> {
+    const { hidden: H, layers: L, ffn: D, imageTokens: P, promptLength: T0 } = this.geo;
     const T = embeds.length / (B * H);
     const start = this.prefix.length;
     const mask = new BigInt64Array(B * T).fill(1n);
@@ -325,7 +332,8 @@ class Runtime implements ModelRuntime {
     const delta = new Float32Array(B * L * D);
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) pos[b * T + t] = BigInt(t);
-      dmask.fill(1, b * T + start, b * T + start + P);
+      if (scope === "image") dmask.fill(1, b * T + start, b * T + start + P);
+      else dmask.fill(1, b * T, b * T + T0);
       const d = deltas[b];
       if (d) delta.set(d, b * L * D);
     }
@@ -443,14 +451,14 @@ class Runtime implements ModelRuntime {
    * every step re-runs the whole sequence (the baseline of bench (b), same graph, same answers).
    */
   private async greedy(images: Float32Array[], deltas: (Float32Array | undefined)[], maxNew: number,
-                       { kvCache = true, stopAtEos = true } = {}): Promise<number[][]> {
+                       { kvCache = true, stopAtEos = true, deltaScope = "image" }: CaptionOptions = {}): Promise<number[][]> {
     const { hidden: H, vocab: V, layers: L, ffn: D, promptLength: T0 } = this.geo;
     const eos = stopAtEos ? this.manifest.eosId : -1;
     const B = images.length;
     const outIds: number[][] = images.map(() => []);
     const fetch = kvCache ? ["logits", ...this.presentNames()] : ["logits"];
 
-    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images), B, deltas), fetch);
+    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images), B, deltas, false, deltaScope), fetch);
     let rows = Array.from({ length: B }, (_, b) => b); // original row of each batch row
     let logits = f32Data(res.logits);
     let lastOffset = (b: number) => (b * T0 + T0 - 1) * V;
@@ -474,7 +482,7 @@ class Runtime implements ModelRuntime {
       await this.embedTokens(next);
       if (!kvCache) {
         const T = T0 + step + 1;
-        const feeds = this.prefillFeeds(this.promptEmbeds(rows.map((r) => images[r]), rows.map((r) => outIds[r])), n, rows.map((r) => deltas[r]));
+        const feeds = this.prefillFeeds(this.promptEmbeds(rows.map((r) => images[r]), rows.map((r) => outIds[r])), n, rows.map((r) => deltas[r]), false, deltaScope);
         res = await this.s.decoder.run(feeds, fetch);
         logits = f32Data(res.logits);
         lastOffset = (b: number) => (b * T + T - 1) * V;
@@ -511,7 +519,7 @@ class Runtime implements ModelRuntime {
    * Near-tie rows are redone by greedy().
    */
   private async greedyDraft(images: Float32Array[], deltas: (Float32Array | undefined)[], drafts: number[][], maxNew: number,
-                            { draftStats: stats, nearTie = NEAR_TIE, lookupTokens = LOOKUP_TOKENS }: CaptionOptions): Promise<number[][]> {
+                            { draftStats: stats, nearTie = NEAR_TIE, lookupTokens = LOOKUP_TOKENS, deltaScope = "image" }: CaptionOptions): Promise<number[][]> {
     const { hidden: H, vocab: V, layers: L, ffn: D, promptLength: T0 } = this.geo;
     const eos = this.manifest.eosId;
     const B = images.length;
@@ -521,7 +529,7 @@ class Runtime implements ModelRuntime {
     const padded = drafts.map((d, b) => [...d.slice(0, fed[b]), ...new Array<number>(N - fed[b]).fill(eos)]);
     await this.embedTokens([eos, ...padded.flat()]);
     const fetch = ["logits", ...this.presentNames()];
-    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images, padded), B, deltas), fetch);
+    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images, padded), B, deltas, false, deltaScope), fetch);
     const Tv = T0 + N;
     const out: number[][] = images.map(() => []);
     const tied: number[] = [];
@@ -600,7 +608,7 @@ class Runtime implements ModelRuntime {
 
     if (tied.length) {
       if (stats) stats.ties += tied.length;
-      const redo = await this.greedy(tied.map((b) => images[b]), tied.map((b) => deltas[b]), maxNew);
+      const redo = await this.greedy(tied.map((b) => images[b]), tied.map((b) => deltas[b]), maxNew, { deltaScope });
       tied.forEach((b, k) => (out[b] = redo[k]));
     }
     return out;

@@ -326,6 +326,7 @@ export async function perturbGroup(ctx: PipelineContext, plan: SweepPlan, spec: 
         const total = items.length * spec.noise.levels.length;
         const caps = await model.caption(items, {
           maxNewTokens: spec.eval.maxNewTokens,
+          deltaScope: spec.noise.scope,
           onProgress: (done) => ctx.progress?.({ step: `perturb ${groupId}`, done: levelIndex * items.length + done, total }),
         });
         for (let r = 0; r < spec.noise.draws; r++) {
