@@ -133,7 +133,7 @@ function setupSection(inp: ReportInput): Html {
   const ev = r.evaluation;
   const enc = r.encoder as Record<string, unknown> | null;
   const accepted = r.samples.filter((x) => x.status === "accepted").length;
-  const noise = s ? `σ ∈ {${s.noise.levels.join(", ")}}${s.noise.unit === "std" ? " × each neuron's standard deviation over the image positions of the evaluation images (unit std)" : " in the model's raw activation units (unit absolute)"}, added at ${s.noise.scope === "image" ? "the image positions only (scope image)" : "every prefill position (scope prefill)"}, ${s.noise.draws} draws per level` : `σ ∈ {${r.levels.join(", ")}}; unit and scope not recorded (no spec)`;
+  const noise = s ? `σ ∈ {${s.noise.levels.join(", ")}}${s.noise.unit === "std" ? " × each neuron's standard deviation over the image positions of the evaluation images (unit std)" : " in the model's raw activation units (unit absolute)"}, added at ${s.noise.scope === "image" ? "the image positions only" : "every prompt (prefill) position"} (scope ${s.noise.scope}), ${s.noise.draws} draws per level` : `σ ∈ {${r.levels.join(", ")}}; unit and scope not recorded (no spec)`;
   const others = s ? `; retention scored on ${s.eval.otherImages === "all" ? "all evaluation images of other knowledge" : `a seeded sample of ${s.eval.otherImages} images of other knowledge per group`}` : "";
   const thr = s ? (s.thresholds.mode === "auto" ? "auto (closed-loop calibration on a held-out split)" : "rules (manual / quantile / count, per knowledge)") : r.calibration.length ? "auto" : "rules";
   const controls = r.methods.filter(isControl);

