@@ -20,8 +20,9 @@ export interface SampleRuns {
 }
 
 export interface Interval { estimate: number; lo: number; hi: number }
-export interface Metrics { suppression: Interval; retention: Interval; score: Interval; selectivity: Interval }
-export const METRICS = ["suppression", "retention", "score", "selectivity"] as const;
+export interface Metrics { suppression: Interval; retention: Interval; score: Interval; selectivity: Interval; delta_same: Interval; delta_other: Interval }
+/** selectivity = delta_same − delta_other (the parts: P(0) − P(σ) for the target and the others). */
+export const METRICS = ["suppression", "retention", "score", "selectivity", "delta_same", "delta_other"] as const;
 export type Metric = (typeof METRICS)[number];
 
 export interface BootstrapRow extends Metrics {
@@ -92,14 +93,15 @@ function means(groups: SampleRuns[][], method: string, nLevels: number, conceptI
 function metricsOf(clean: Rates, noisy: Rates): Record<Metric, number> {
   const suppression = 1 - noisy.pSame;
   const retention = noisy.pOther;
-  return { suppression, retention, score: (suppression + retention) / 2, selectivity: (clean.pSame - noisy.pSame) - (clean.pOther - noisy.pOther) };
+  const delta_same = clean.pSame - noisy.pSame, delta_other = clean.pOther - noisy.pOther;
+  return { suppression, retention, score: (suppression + retention) / 2, selectivity: delta_same - delta_other, delta_same, delta_other };
 }
 
 /** Metrics per level (index 0 = σ 0, then each noise level, then "all" = mean over noise levels). */
 function metricsPerLevel(m: Means): Record<Metric, number>[] {
   const lv = m.levels.map((r) => metricsOf(m.clean, r));
   const mean = (f: Metric) => meanOver(identityPick(lv.length), (i) => lv[i][f]);
-  return [metricsOf(m.clean, m.clean), ...lv, { suppression: mean("suppression"), retention: mean("retention"), score: mean("score"), selectivity: mean("selectivity") }];
+  return [metricsOf(m.clean, m.clean), ...lv, Object.fromEntries(METRICS.map((f) => [f, mean(f)])) as Record<Metric, number>];
 }
 
 function quantile(sorted: number[], q: number): number {

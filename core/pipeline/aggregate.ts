@@ -36,6 +36,9 @@ export interface ResultRow {
   retention: number; retention_lo: number; retention_hi: number;
   score: number; score_lo: number; score_hi: number;
   selectivity: number; selectivity_lo: number; selectivity_hi: number;
+  /** The parts of selectivity: P_same(0) − P_same(σ) and P_other(0) − P_other(σ). */
+  delta_same: number; delta_same_lo: number; delta_same_hi: number;
+  delta_other: number; delta_other_lo: number; delta_other_hi: number;
   /** Mean size of the scored sets per sample: images of k, (image, k') pairs. */
   n_same: number; n_other: number;
 }
@@ -47,6 +50,8 @@ export interface DifferenceCsvRow {
   retention: number; retention_lo: number; retention_hi: number;
   score: number; score_lo: number; score_hi: number;
   selectivity: number; selectivity_lo: number; selectivity_hi: number;
+  delta_same: number; delta_same_lo: number; delta_same_hi: number;
+  delta_other: number; delta_other_lo: number; delta_other_hi: number;
 }
 
 export interface SweepResults {
