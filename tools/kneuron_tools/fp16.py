@@ -52,7 +52,8 @@ def store_weights_fp16(path: Path) -> list[str]:
     data = path.with_name(path.name + ".data")
     if data.exists():
         data.unlink()
-    big = model.ByteSize() > TWO_GB - (1 << 20)
+    # Protobuf cannot serialise 2 GB or more: then the weights go to one external data file.
+    big = sum(len(i.raw_data) for i in g.initializer) > TWO_GB - (64 << 20)
     onnx.save_model(model, str(path), save_as_external_data=big, all_tensors_to_one_file=True,
                     location=data.name if big else None)
     return [path.name] + ([data.name] if big else [])

@@ -142,6 +142,25 @@ def test_fp16_against_the_fp32_model(bundle, runner_for):
     assert n16 >= sum(t.numel() for t in mats if t.numel() >= 1024) > 0
 
 
+def test_fp16_graph_over_the_protobuf_limit_uses_external_data(bundle, tmp_path, monkeypatch):
+    """Graphs whose weights pass 2 GB (every 7B graph) are saved with one external data file."""
+    import shutil
+
+    import onnxruntime as ort
+
+    from kneuron_tools import fp16
+
+    shutil.copy(bundle.dir / "vision.onnx", tmp_path / "vision.onnx")
+    monkeypatch.setattr(fp16, "TWO_GB", 1 << 20)   # this tiny graph's weights count as "over the limit"
+    assert fp16.store_weights_fp16(tmp_path / "vision.onnx") == ["vision.onnx", "vision.onnx.data"]
+    x = pixels(bundle, 2, seed=9).numpy()
+    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"pixel_values": x})[0]  # noqa: E731
+    assert np.array_equal(run(tmp_path / "vision.onnx"), run(bundle.dir / "vision.onnx"))
+    inits = onnx.load(str(bundle.dir / "vision.onnx")).graph.initializer
+    n16 = sum(int(np.prod(i.dims)) for i in inits if i.data_type == onnx.TensorProto.FLOAT16)
+    assert (tmp_path / "vision.onnx.data").stat().st_size >= 2 * n16 > 0
+
+
 def test_refuses_incomplete_checkpoints(bundle, tmp_path):
     from kneuron_tools.checkpoint import CheckpointError
 
