@@ -9,6 +9,7 @@ import { type Command, Option } from "commander";
 import { createStore } from "../core/store/index.js";
 import { loadConfig } from "../temporal.config.js";
 import { buildReport, exportReport } from "../report/build.js";
+import { checkSweepId } from "./sweep.js";
 
 /** Opens a file with the desktop's handler; prints instead where there is none (headless hosts). */
 function openFile(file: string): void {
@@ -26,6 +27,7 @@ export function registerReport(program: Command): void {
     .option("--out <dir>", "also copy the report (index.html + images + CSV) into this directory")
     .option("--open", "open the report in a browser")
     .action(async (sweepId: string, o: { store?: "local" | "s3"; results?: string; out?: string; open?: boolean }) => {
+      checkSweepId(sweepId);
       const base = loadConfig();
       const config = o.store && o.store !== base.store.kind ? loadConfig({ store: { kind: o.store } }) : base;
       const store = createStore(config.store);

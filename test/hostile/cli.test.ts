@@ -67,6 +67,7 @@ describe("sweep ids", () => {
     await refused(["run", "--direct", "--concepts", "bear", "--id", "my sweep"], /--id "my sweep" is not valid: it contains whitespace.*"my-sweep"/);
     await refused(["sweep", "status", "my sweep"], /sweep id "my sweep" is not valid: it contains whitespace/);
     await refused(["sweep", "report", "../etc"], /sweep id "\.\.\/etc" is not valid: a name may not contain \//);
+    await refused(["report", "my sweep"], /sweep id "my sweep" is not valid: it contains whitespace/);
   });
 });
 
