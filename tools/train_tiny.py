@@ -3,7 +3,7 @@
 are trained — a language model first, then vision alignment into it.
 
 One readable file, nanoGPT-style; data, evaluation and the report live in tools/kneuron_tools/
-(synthdata, facts, train_eval, train_report). The model is a standard Hugging Face
+(synthdata, augment, tinytok, facts, train_eval, train_report). The model is a standard Hugging Face
 `LlavaForConditionalGeneration` (CLIP ViT + MLP projector + Llama decoder: SwiGLU, RMSNorm,
 RoPE), so the same exporter path serves it and real LLaVA checkpoints. Stages (docs/TINY_MODEL.md):
 
@@ -34,12 +34,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kneuron_tools import synthdata as sd  # noqa: E402
+from kneuron_tools.augment import augment  # noqa: E402
 from kneuron_tools.facts import facts_corpus  # noqa: E402
+from kneuron_tools.tinytok import (BOS, EOS, IMAGE, PAD, PROMPT, build_tokenizer, encode_batch,  # noqa: E402,F401
+                                   prompt_ids)
 
 ROOT = sd.ROOT
-SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>", "<image>"]
-PAD, BOS, EOS, UNK, IMAGE = range(len(SPECIALS))
-PROMPT = "<image> describe :"
 MEAN = STD = (0.5, 0.5, 0.5)
 N_CLASSES = 91                    # COCO category ids 1..90, 0 = background
 STAGES = ("lm", "vision", "align", "joint")
@@ -84,46 +84,6 @@ class Config:
     heldout_seeds: str = "1,777"  # data seeds whose experiment splits measure held-out recall ("" = none)
 
 
-# ------------------------------------------------------------------------------------ tokenizer
-
-def build_tokenizer(texts: list[str]):
-    """Word-level Hugging Face tokenizer over the training texts and the prompt words."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    pre = pre_tokenizers.Whitespace()
-    words: set[str] = set()
-    for text in texts + [PROMPT.replace("<image>", "")]:
-        words.update(w for w, _ in pre.pre_tokenize_str(text))
-    vocab = {t: i for i, t in enumerate(SPECIALS + sorted(words - set(SPECIALS)))}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre
-    tok.add_special_tokens(SPECIALS)
-    return tok
-
-
-def enc(tok, text: str) -> list[int]:
-    return tok.encode(text, add_special_tokens=False).ids if text.strip() else []
-
-
-def prompt_ids(tok, n_image: int) -> list[int]:
-    """docs/BUNDLE.md: bos + enc(text before <image>) + [image]*P + enc(text after <image>)."""
-    before, after = PROMPT.split("<image>")
-    return [BOS] + enc(tok, before) + [IMAGE] * n_image + enc(tok, after)
-
-
-def encode_batch(tok, prefixes: list[list[int]], texts: list[str]) -> tuple[torch.Tensor, ...]:
-    """Right-padded ids, attention mask, and labels that score only the text tokens + eos."""
-    seqs = [enc(tok, t) + [EOS] for t in texts]
-    T = max(len(p) + len(s) for p, s in zip(prefixes, seqs))
-    ids, labels = torch.full((len(seqs), T), PAD), torch.full((len(seqs), T), -100)
-    mask = torch.zeros((len(seqs), T), dtype=torch.long)
-    for i, (p, s) in enumerate(zip(prefixes, seqs)):
-        ids[i, :len(p) + len(s)] = torch.tensor(p + s)
-        labels[i, len(p):len(p) + len(s)] = torch.tensor(s)
-        mask[i, :len(p) + len(s)] = 1
-    return ids, mask, labels
-
-
 # ---------------------------------------------------------------------------------------- model
 
 def build_model(cfg: Config, vocab_size: int):
@@ -160,55 +120,6 @@ def image_tokens(model, pixel_values: torch.Tensor) -> torch.Tensor:
     out = model.model.get_image_features(pixel_values=pixel_values, vision_feature_layer=c.vision_feature_layer,
                                          vision_feature_select_strategy=c.vision_feature_select_strategy)
     return torch.stack(list(out.pooler_output))
-
-
-# --------------------------------------------------------------------------------- augmentation
-
-def augment(x: torch.Tensor, objects: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Label-preserving variety per drawing (each object has only two drawings in training, so
-    the model must not learn them pixel for pixel). x: float [B,3,S,S] in [0,1]; objects: [B,S,S]
-    category map, moved with the pixels. Geometry: per-axis scale 0.75-1.25, rotation ±20°,
-    shift up to 10% (partial crops at the border); no flips (captions name objects left to
-    right). Then blur, a grey cut-out (occlusion), hue rotation, greyscale, saturation, contrast,
-    brightness and per-channel gain."""
-    B, _, S, _ = x.shape
-    r = lambda lo, hi, *shape: lo + (hi - lo) * torch.rand(B, *shape, generator=g)
-    sx, sy, rot = r(0.75, 1.25), r(0.75, 1.25), r(-0.35, 0.35)
-    theta = torch.zeros(B, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 1] = torch.cos(rot) / sx, -torch.sin(rot) / sx
-    theta[:, 1, 0], theta[:, 1, 1] = torch.sin(rot) / sy, torch.cos(rot) / sy
-    theta[:, :, 2] = r(-0.2, 0.2, 2)   # affine_grid units: 2 = full side
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    # border (not reflection) padding: a reflection could mirror a second copy of an object in
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    objects = F.grid_sample(objects[:, None].float(), grid, mode="nearest", padding_mode="border",
-                            align_corners=False)[:, 0].long()
-    sigma = r(0.0, 1.5) * (torch.rand(B, generator=g) < 0.5)              # blur half the batch
-    k = torch.arange(-2, 3).float()
-    kern = torch.exp(-k ** 2 / (2 * sigma[:, None].clamp(min=1e-3) ** 2))
-    kern = (kern / kern.sum(1, keepdim=True)).repeat_interleave(3, 0)     # [B*3, 5]
-    flat = x.reshape(1, B * 3, S, S)
-    flat = F.conv2d(F.pad(flat, (2, 2, 0, 0), mode="replicate"), kern[:, None, None, :], groups=B * 3)
-    flat = F.conv2d(F.pad(flat, (0, 0, 2, 2), mode="replicate"), kern[:, None, :, None], groups=B * 3)
-    x = flat.reshape(x.shape)
-    # occlusion: a grey square over at most a third of an object's extent, on a third of the batch
-    side, pos = (r(0.1, 0.22) * S).long(), (r(0, 1, 2) * S).long()
-    yy, xx = torch.arange(S)[None, :, None], torch.arange(S)[None, None, :]
-    box = ((yy - pos[:, 0, None, None]).abs() < side[:, None, None]) & ((xx - pos[:, 1, None, None]).abs() < side[:, None, None])
-    box &= (torch.rand(B, generator=g) < 0.33)[:, None, None]
-    x = torch.where(box[:, None], r(0.3, 0.7, 1, 1, 1), x)
-    angle = r(-0.5, 0.5, 1, 1)                                          # hue rotation (radians), about grey
-    c, s3 = torch.cos(angle), torch.sin(angle) / math.sqrt(3)
-    grey = x.mean(dim=1, keepdim=True)
-    d = x - grey
-    x = grey + c[:, None] * d + s3[:, None] * (d.roll(1, dims=1) - d.roll(-1, dims=1))
-    grey = x.mean(dim=1, keepdim=True)
-    sat = r(0.6, 1.4, 1, 1, 1) * (torch.rand(B, 1, 1, 1, generator=g) > 0.1)  # 10% greyscale
-    x = grey + (x - grey) * sat
-    m = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = m + (x - m) * r(0.75, 1.25, 1, 1, 1)                           # contrast
-    x = x * r(0.8, 1.2, 1, 1, 1) * r(0.92, 1.08, 3, 1, 1)              # brightness, channel gain
-    return x.clamp(0, 1), objects
 
 
 class Batches:
