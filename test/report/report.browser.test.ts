@@ -17,6 +17,8 @@ import { runDirect, type DirectRunResult } from "../../core/pipeline/direct.js";
 import { parseSpec } from "../../core/spec.js";
 import { createStore, isComplete, readStep, type ArtifactStore } from "../../core/store/index.js";
 import { buildReport, exportReport, ReportError, type BuiltReport } from "../../report/build.js";
+import { methodLabel, methodShort } from "../../report/charts.js";
+import { ciText, estimate, excludesZero, METRIC_NAMES, pairFinding, storedPairs } from "../../report/findings.js";
 import { launchChromium, openWatched, type Watched } from "./browser.js";
 
 // The trained default bundle when present (accepted samples, full tables); the random-weight
@@ -37,6 +39,7 @@ describe(`sweep report in Chromium (${BUNDLE})`, () => {
   let browser: Browser;
   let view: Watched;
   let page: Page;
+  const cells = (sel: string) => page.$$eval(sel, (trs) => trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((c) => c.textContent!.replace(/\s+/g, " ").trim())));
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "kn-report-"));
@@ -44,7 +47,7 @@ describe(`sweep report in Chromium (${BUNDLE})`, () => {
     let bert: ReturnType<typeof createBertScorer> | undefined;
     const spec = parseSpec({
       bundle: BUNDLE, concepts: CONCEPTS, samplesPerConcept: 1, seed: 1,
-      noise: { levels: [1, 4], draws: 2, relative: true },
+      noise: { levels: [1, 4], draws: 2 }, randomGroups: 2,
       eval: { otherImages: 4, maxNewTokens: 24 },
     });
     run = await runDirect({ store, model: () => (model ??= loadModel(BUNDLE)), bertScorer: () => (bert ??= createBertScorer({ dir: DEFAULT_MINILM_DIR })) }, SWEEP, spec);
@@ -86,19 +89,51 @@ describe(`sweep report in Chromium (${BUNDLE})`, () => {
     for (const h of links.filter((l) => !l.startsWith("#"))) expect(built.files, h).toContain(h);
   });
 
-  it("Table II holds results.json's suppression, retention and score per knowledge × σ, and the averages", async () => {
-    const rows = await page.$$eval("table.t2 tbody tr, table.t2 tfoot tr", (trs) => trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((c) => c.textContent!.trim())));
-    const sigmas = [...results.levels, "all" as const];
-    // Knowledge with no scored group is named below the table, not given rows of dashes.
+  it("Table II holds results.json's estimates and intervals per σ (clean and random rows included), marks only resolved differences", async () => {
     const scored = results.concepts.filter((c) => results.table2.some((r) => r.concept === c && r.groups > 0));
-    const expected = [...scored, "average"].flatMap((concept) => sigmas.map((sigma) => {
-      const per = results.methods.map((m) => results.table2.find((r) => r.method === m && r.concept === concept && r.sigma === sigma)!);
-      return [concept === "average" ? "Average" : concept, sigma === "all" ? "avg" : String(sigma), String(per[0].groups),
-        ...(["suppression", "retention", "score"] as const).flatMap((k) => per.map((r) => f4(r[k])))];
+    const sigmas = [0, ...results.levels, "all" as const];
+    const expected = (concept: string) => sigmas.flatMap((sigma) => results.methods.map((m) => {
+      const r = results.table2.find((x) => x.method === m && x.concept === concept && x.sigma === sigma)!;
+      return [sigma === "all" ? "avg" : sigma === 0 ? "0 (clean)" : String(sigma), methodShort(m), String(r.groups), ...METRIC_NAMES.map((k) => ciText(estimate(r, k)))];
     }));
-    expect(rows).toEqual(expected);
+    const unmark = (rows: string[][]) => rows.map((r) => r.map((c) => c.replace(/ [▲▼]$/, "")));
+    // The trained bundle accepts samples, so the full tables are exercised; the random one rejects all.
+    if (BUNDLE === "models/tiny") expect(scored.length).toBeGreaterThan(0);
+    if (!scored.length) {
+      expect(await page.$$eval("table.t2-avg", (t) => t.length)).toBe(0);
+      expect(await page.textContent("#table2")).toContain("Table II has no numbers");
+      return;
+    }
+    const avg = await cells("table.t2-avg tbody tr");
+    expect(unmark(avg)).toEqual(expected("average"));
+    for (const c of scored) expect(unmark(await cells(`table.t2-k[data-concept="${c}"] tbody tr`))).toEqual(expected(c));
+    // The control is a row at every σ; faithful sets make σ = 0 exactly S = 0, R = 1.
+    expect(results.methods).toContain("random");
+    expect(avg.filter((r) => r[1] === methodShort("random")).map((r) => r[0])).toEqual(sigmas.map((s) => (s === "all" ? "avg" : s === 0 ? "0 (clean)" : String(s))));
+    for (const r of avg.filter((x) => x[0] === "0 (clean)")) expect(r.slice(3, 5)).toEqual(["0.000 [0.000, 0.000]", "1.000 [1.000, 1.000]"]);
+    // A mark sits exactly where method − random has an interval excluding 0.
+    const marked = avg.flatMap((r, i) => r.slice(3).map((c, k) => [i, k, /[▲▼]$/.test(c)] as const)).filter((x) => x[2]).map(([i, k]) => `${i}/${k}`);
+    const resolved = sigmas.flatMap((sigma, si) => results.methods.map((m, mi) => [si * results.methods.length + mi, results.differences.find((d) => d.a === m && d.b === "random" && d.sigma === sigma)] as const))
+      .flatMap(([i, d]) => (d ? METRIC_NAMES.map((k, ki) => [i, ki, excludesZero(estimate(d, k))] as const) : [])).filter((x) => x[2]).map(([i, k]) => `${i}/${k}`);
+    expect(marked).toEqual(resolved);
+    expect(await page.$$eval("#dose svg", (s) => s.length)).toBe(1);
     const unscored = results.concepts.filter((c) => !scored.includes(c));
     if (unscored.length) expect(await page.textContent("#table2")).toContain(`No scored neuron group (every sample rejected or failed): ${unscored.join(", ")}.`);
+  });
+
+  it("the paired differences: every stored row with its interval, one finding per pair, bold exactly where the interval excludes 0", async () => {
+    const rows = await cells("table.diff tbody tr");
+    expect(rows).toEqual(results.differences.map((d) => [`${methodShort(d.a)} − ${methodShort(d.b)}`, d.sigma === "all" ? "avg" : String(d.sigma), ...METRIC_NAMES.map((k) => ciText(estimate(d, k), true))]));
+    expect(await page.$$eval("table.diff td.res", (c) => c.length)).toBe(results.differences.flatMap((d) => METRIC_NAMES.filter((k) => excludesZero(estimate(d, k)))).length);
+    const pairs = storedPairs(results.differences);
+    expect(await page.$$eval("#differences ul.findings li", (li) => li.map((x) => x.textContent))).toEqual(pairs.map(([a, b]) => pairFinding(results.differences, a, b, METRIC_NAMES, methodLabel).sentences.join(" ")));
+    expect(await page.textContent("#summary")).not.toMatch(/\b(best|winner)\b/i);
+  });
+
+  it("links the result files for download, the caption tables included", async () => {
+    for (const f of ["table2.csv", "differences.csv", "captions.csv", "captions.parquet"]) expect(built.files).toContain(f);
+    const links = await page.$$eval("#setup a[href]", (as) => as.map((a) => a.getAttribute("href")!));
+    expect(links.sort()).toEqual(built.files.filter((f) => !f.startsWith("img-") && f !== "index.html").sort());
   });
 
   it("Table III holds the caption-quality means and names the BERTScore encoder", async () => {
