@@ -94,7 +94,12 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuiltReport
   if (!resultsStep.manifest.files["results.json"]) throw new ReportError(`results ${resultsKey}`, "the step holds no results.json (not a sweep's results step)");
   const rawResults = await resultsStep.readJson<unknown>("results.json");
   const shape = ResultsShape.safeParse(rawResults);
-  if (!shape.success) throw new ReportError(`results ${resultsKey}`, `results.json is not a sweep result: ${z.prettifyError(shape.error).replace(/\n/g, "; ")}`);
+  if (!shape.success) {
+    // Results aggregated before the evaluation had intervals carry Table II but no differences.
+    const old = typeof rawResults === "object" && rawResults !== null && "table2" in rawResults && !("differences" in rawResults);
+    if (old) throw new ReportError(`results ${resultsKey}`, "results.json predates the evaluation with intervals (no differences or evaluation): aggregate the sweep again with this version");
+    throw new ReportError(`results ${resultsKey}`, `results.json is not a sweep result: ${z.prettifyError(shape.error).replace(/\n/g, "; ")}`);
+  }
   const results = rawResults as SweepResults;
   const sweepId = safeSegment(opts.sweepId ?? results.sweepId);
   // Given only a results key, the plan (original image paths) is the one the sweep's pointer
