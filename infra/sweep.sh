@@ -24,9 +24,11 @@ else
   echo "install:  what this clone lacks (no torch; a fresh clone: ~490 MB download, about 1-2 min):"
   printf '%s\n' "$todo" | sed 's/^/          - /'
 fi
-echo "then:     the dev services (Temporal + SeaweedFS) unless running, one cpu and one model worker, and the"
-echo "          default sweep (every concept of the synthetic set x 3 samples, models/tiny); its estimated"
-echo "          time is printed below before it starts, then progress bars"
+what="the default sweep (every concept of the synthetic set x 3 samples, models/tiny)"
+[ $# -gt 0 ] && what="the sweep: the defaults with $*"
+echo "then:     the dev services (Temporal + SeaweedFS) unless running, one cpu and one model worker, and"
+echo "          $what;"
+echo "          its estimated time is printed below before it starts, then progress bars"
 echo "results:  $store; the results directory and the report's index.html"
 echo "          are printed at the end (\`npm run kneuron -- report <sweepId> --out DIR\` copies the report)"
 echo

