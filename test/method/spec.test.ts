@@ -4,9 +4,10 @@ import { parseSpec, rulesFor, SpecError } from "../../core/spec.js";
 describe("sweep spec", () => {
   it("fills the defaults of the paper's protocol", () => {
     const s = parseSpec({});
-    expect(s.noise.draws).toBe(10);
-    expect(s.noise.levels).toHaveLength(3);
-    expect(s.methods).toEqual(["two-stage", "schwettmann", "pan"]);
+    expect(s.noise).toEqual({ unit: "std", levels: [128, 2048], draws: 4, scope: "image" });
+    expect(s.eval.sets).toBe("faithful");
+    expect(s.methods).toEqual(["two-stage", "schwettmann", "pan", "random"]);
+    expect(s.randomGroups).toBe(5);
     expect(s.baselineK).toBe("matched");
     expect(s.eval.maxNewTokens).toBe(32);
   });
