@@ -64,7 +64,8 @@ export function runtimeContext(store: ArtifactStore): PipelineContext & { close(
   let model: Promise<ModelRuntime> | undefined;
   return {
     store,
-    model: () => (model ??= loadModel(BUNDLE)),
+    // One thread per session: the concurrent-run tests hold four sessions on a small machine.
+    model: () => (model ??= loadModel(BUNDLE, { intraOpThreads: 1 })),
     bertScorer: () => (bert ??= createBertScorer({ dir: path.resolve(PROJECT_ROOT, DEFAULT_MINILM_DIR) })),
     close: async () => void (await (await model)?.close()),
   };
