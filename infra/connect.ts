@@ -36,5 +36,7 @@ export async function connectClient(cfg: Config): Promise<Client> {
 
 /** The native connection a Worker needs. Close with `connection.close()`. */
 export function connectWorker(cfg: Config): Promise<NativeConnection> {
-  return NativeConnection.connect(connectionOptions(cfg));
+  return NativeConnection.connect(connectionOptions(cfg)).catch((e) => {
+    throw new Error(`cannot reach Temporal at ${cfg.temporal.address} (KNEURON_TEMPORAL_ADDRESS): ${(e as Error).message}`, { cause: e });
+  });
 }
