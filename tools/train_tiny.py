@@ -63,11 +63,11 @@ class Config:
     heads: int = 6
     # optimisation: steps and peak learning rate per stage
     seed: int = 0
-    lm_steps: int = 150
+    lm_steps: int = 500
     lm_lr: float = 3e-3
     lm_batch: int = 16            # grid + caption sequences per LM step (the rest of a batch unused)
-    facts_batch: int = 16
-    vision_steps: int = 1600
+    facts_batch: int = 64
+    vision_steps: int = 1400
     vision_lr: float = 3e-3
     align_steps: int = 150
     align_lr: float = 1e-3
