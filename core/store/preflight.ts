@@ -15,7 +15,8 @@ function probeStore(cfg: StoreConfig, timeoutMs: number): ArtifactStore {
  */
 export async function preflightStore(cfg: StoreConfig, timeoutMs = 10_000): Promise<void> {
   const store = probeStore(cfg, timeoutMs);
-  const key = `preflight/${process.pid}-${randomBytes(4).toString("hex")}`;
+  // Top level, so a local store keeps no empty folder after the delete.
+  const key = `preflight-${process.pid}-${randomBytes(4).toString("hex")}`;
   let written = false;
   try {
     await store.put(key, "ok");

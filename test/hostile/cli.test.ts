@@ -142,13 +142,13 @@ describe("services that do not answer", () => {
 
   it("a store endpoint that accepts connections but never answers: a clear error naming it, in seconds, no secret", async () => {
     const t0 = Date.now();
-    const err = await refused(["run", "--direct", "--concepts", "bear"], new RegExp(`store s3://kneuron/ \\(${endpoint}\\): put "preflight/[^"]+" failed: .*timed out`), s3(endpoint));
+    const err = await refused(["run", "--direct", "--concepts", "bear"], new RegExp(`store s3://kneuron/ \\(${endpoint}\\): put "preflight-[^"]+" failed: .*timed out`), s3(endpoint));
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(err).not.toContain("s3cret-never-printed");
   });
 
   it("a refused store connection names the endpoint", async () => {
-    await refused(["run", "--direct", "--concepts", "bear"], /store s3:\/\/kneuron\/ \(http:\/\/127\.0\.0\.1:1\): put "preflight\/[^"]+" failed: .*ECONNREFUSED/, s3("http://127.0.0.1:1"));
+    await refused(["run", "--direct", "--concepts", "bear"], /store s3:\/\/kneuron\/ \(http:\/\/127\.0\.0\.1:1\): put "preflight-[^"]+" failed: .*ECONNREFUSED/, s3("http://127.0.0.1:1"));
   });
 
   it("a Temporal address that does not answer: the start names it before anything runs", async () => {

@@ -1,7 +1,7 @@
 /** Concurrent writers of one step, and a store endpoint that never answers, on both backends. */
 import net from "node:net";
 import path from "node:path";
-import { rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { type ArtifactStore, S3Store, StoreAccessError, createStore, isComplete, preflightStore, readStep, writeStep } from "../../core/store/index.js";
 import { s3StoreConfig, tempDir, useSeaweed } from "../setup/services.js";
@@ -70,6 +70,8 @@ describe("a store endpoint that accepts connections but never answers", () => {
     await expect(new S3Store(dead).put("k", "x")).rejects.toThrow(/store s3:\/\/.*\(http:\/\/127\.0\.0\.1:1\): put "k" failed: .*ECONNREFUSED/);
     await preflightStore(s3StoreConfig(seaweed.s3));
     await preflightStore({ kind: "local", dir: path.join(localRoot, "pf") });
-    expect(await createStore(s3StoreConfig(seaweed.s3)).list("preflight/")).toEqual([]);
+    // The probe leaves nothing behind: no object, no empty folder.
+    expect(await createStore(s3StoreConfig(seaweed.s3)).list("preflight")).toEqual([]);
+    expect(readdirSync(path.join(localRoot, "pf"))).toEqual([]);
   });
 });
