@@ -120,6 +120,13 @@ describe("datasets", () => {
     expect(r).toContain(path.join(dir, "annotations", "instances_mysplit.json"));
   });
 
+  it("a truncated annotations file is named (handled before, kept)", async () => {
+    const dir = path.join(root, "coco-truncated");
+    await mkdir(path.join(dir, "annotations"), { recursive: true });
+    await writeFile(path.join(dir, "annotations", "instances_val2017.json"), '{"images": [{"id": 1, "file_na');
+    await refused(["run", "--direct", "--concepts", "bear", "--dataset", `coco:${dir}`], /instances_val2017\.json: not valid JSON/);
+  });
+
   it("synthetic:SEED needs an integer seed", async () => {
     await refused(["run", "--direct", "--dataset", "synthetic:abc"], /--dataset synthetic:abc: the seed must be a non-negative integer/);
   });

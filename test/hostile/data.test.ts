@@ -38,6 +38,11 @@ describe("a dataset with hostile items", () => {
       { id: 3, file_name: "huge.png", width: 9000, height: 9000 },
     ];
     coco.images.push(...bad);
+    // An evaluation image that is cut off half way (handled before, kept): it leaves the
+    // evaluation set with its reason.
+    const full = await sharp({ create: { width: 128, height: 128, channels: 3, background: "#a0a0a0" } }).png().toBuffer();
+    await writeFile(path.join(dir, "val2017", "truncated.png"), full.subarray(0, full.length >> 1));
+    coco.images.push({ id: 4, file_name: "truncated.png", width: 128, height: 128 });
     for (const img of bad) coco.annotations.push({ id: 100 + img.id, image_id: img.id, category_id: 23, bbox: [0, 0, img.width, img.height], area: img.width * img.height, iscrowd: 0 });
     await writeCoco(dir, coco);
 
@@ -78,6 +83,11 @@ describe("a dataset with hostile items", () => {
 
   it("an oversized image fails alone with the pixel limit in its message", () => {
     expect(failure(/sample bear\/3-103: .*huge\.png: 9000x9000 is 81,000,000 pixels, more than the limit of 40,000,000/)).toHaveLength(1);
+  });
+
+  it("a truncated evaluation image leaves the evaluation set with its reason", () => {
+    expect(failure(/^image 4: .*truncated\.png: not a decodable image/)).toHaveLength(1);
+    expect(plan.evalImages.map((i) => i.imageId)).not.toContain(4);
   });
 
   it("an unexpected error inside one sample's step fails that sample with its message; the others complete", () => {
