@@ -99,25 +99,30 @@ class LlamaCore(nn.Module):
         out = out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
         return attn.o_proj(out), k, v
 
-    def ffn(self, mlp, x, add):
-        """SwiGLU FFN; returns (output, A) where A is the activation at the site, after `add`."""
+    @staticmethod
+    def edit(a, e):
+        """A after an intervention e = (mul, add) or None: A·mul + add (mul = 1, add = 0 leave A bit-identical)."""
+        if e is None:
+            return a
+        mul, add = e
+        return (a if mul is None else a * mul) + add
+
+    def ffn(self, mlp, x, e):
+        """SwiGLU FFN; returns (output, A) where A is the activation at the site, after the edit `e`."""
         gate = F.silu(mlp.gate_proj(x))
         up = mlp.up_proj(x)
         if self.site == "act_fn":
-            if add is not None:
-                gate = gate + add
+            gate = self.edit(gate, e)
             act = gate
             inner = gate * up
         else:
-            inner = gate * up
-            if add is not None:
-                inner = inner + add
+            inner = self.edit(gate * up, e)
             act = inner
         return mlp.down_proj(inner), act
 
     def run(self, h, attention_mask, position_ids, past, adds, taps=None):
-        """h [B,T,H]; attention_mask [B,past+T]; past: list of (k,v) or None; adds: per-layer tensors
-        broadcastable to [B,T,D] or None; taps: positions [N] to return A at (None: all).
+        """h [B,T,H]; attention_mask [B,past+T]; past: list of (k,v) or None; adds: per-layer edits
+        (mul or None, add), each broadcastable to [B,T,D], or None; taps: positions [N] to return A at (None: all).
         Returns the final hidden states, presents and activations [B,T or N,D] per layer."""
         b, t, _ = h.shape
         total = attention_mask.shape[1]
@@ -139,10 +144,12 @@ class LlamaCore(nn.Module):
 
 
 class DecoderGraph(nn.Module):
-    """One prefill or decode step with KV cache, per-row FFN deltas and FFN taps.
+    """One prefill or decode step with KV cache, per-row FFN interventions and FFN taps.
 
     inputs:  inputs_embeds [B,T,H], attention_mask [B,past+T] int64, position_ids [B,T] int64,
-             delta_mask [B,T] float32 (1 = add the delta here), ffn_delta [B,L,D] float32,
+             delta_mask [B,T] float32 (1 = intervene here), ffn_delta [B,L,D] float32,
+             ffn_scale [B,L,D] float32 (A = A·scale + delta at flagged positions: scale 1 = noise,
+             scale 0 = set A to delta, i.e. zero- or mean-ablation; rows differ freely),
              tap_positions [N] int64 (positions of this call to tap; N = 0 for none),
              past_key_values.{l}.key/value [B,kvHeads,past,headDim]
     outputs: logits [B,T,V], ffn_act [B,L,N,D], present.{l}.key/value [B,kvHeads,past+T,headDim]
@@ -156,9 +163,12 @@ class DecoderGraph(nn.Module):
         self.core = LlamaCore(llava, site)
         self.n_layers = len(self.core.layers)
 
-    def forward(self, inputs_embeds, attention_mask, position_ids, delta_mask, ffn_delta, tap_positions, *past_flat):
+    def forward(self, inputs_embeds, attention_mask, position_ids, delta_mask, ffn_delta, ffn_scale, tap_positions,
+                *past_flat):
         past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(self.n_layers)]
-        adds = [delta_mask[:, :, None] * ffn_delta[:, i, None, :] for i in range(self.n_layers)]
+        m = delta_mask[:, :, None]
+        # mul = 1 where unflagged (exactly 1.0: 1 + 0·(s-1)), so a pure-delta row is A + m·delta as before.
+        adds = [(1.0 + m * (ffn_scale[:, i, None, :] - 1.0), m * ffn_delta[:, i, None, :]) for i in range(self.n_layers)]
         h, presents, acts = self.core.run(inputs_embeds, attention_mask, position_ids, past, adds, tap_positions)
         logits = self.core.lm_head(h)
         flat = [x for kv in presents for x in kv]

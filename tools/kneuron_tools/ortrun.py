@@ -53,17 +53,29 @@ class BundleRunner:
         shape = (b, self.m["kvHeads"], 0, self.m["headDim"])
         return {n: np.zeros(shape, np.float32) for n in self.past_names}
 
-    def decode_step(self, embeds, mask, positions, past, delta_mask=None, ffn_delta=None, taps=None):
-        """One decoder call; `taps`: positions of this call to return A at (None: no taps).
+    @property
+    def has_scale(self) -> bool:
+        """Bundles exported before the ablation input have no ffn_scale (docs/BUNDLE.md §4.3)."""
+        return any(i.name == "ffn_scale" for i in self.sess["decoder"].get_inputs())
+
+    def decode_step(self, embeds, mask, positions, past, delta_mask=None, ffn_delta=None, taps=None, ffn_scale=None):
+        """One decoder call; `taps`: positions of this call to return A at (None: no taps);
+        `ffn_scale` [B,L,D] multiplies A at flagged positions (default ones).
         Returns (logits, ffn_act [B,L,N,D] or None, present dict)."""
         b, t, _ = embeds.shape
+        extra = {}
+        if self.has_scale:
+            extra["ffn_scale"] = (ffn_scale if ffn_scale is not None
+                                  else np.ones((b, self.m["layers"], self.m["ffnDim"]))).astype(np.float32)
+        elif ffn_scale is not None:
+            raise ValueError(f"{self.dir}: this bundle's decoder has no ffn_scale input; re-export it")
         feeds = {"inputs_embeds": embeds.astype(np.float32), "attention_mask": mask.astype(np.int64),
                  "position_ids": positions.astype(np.int64),
                  "delta_mask": (delta_mask if delta_mask is not None else np.zeros((b, t))).astype(np.float32),
                  "ffn_delta": (ffn_delta if ffn_delta is not None
                                else np.zeros((b, self.m["layers"], self.m["ffnDim"]))).astype(np.float32),
                  "tap_positions": np.asarray(taps if taps is not None else [], dtype=np.int64),
-                 **past}
+                 **extra, **past}
         names = ["logits"] + (["ffn_act"] if taps is not None else []) + self.present_names
         out = self.sess["decoder"].run(names, feeds)
         logits, rest = out[0], out[1:]
@@ -71,7 +83,7 @@ class BundleRunner:
         return logits, act, dict(zip(self.past_names, rest))
 
     # -- the runtime's operations ----------------------------------------------------------------
-    def prefill(self, pixel_values, ffn_delta=None, taps=True):
+    def prefill(self, pixel_values, ffn_delta=None, taps=True, ffn_scale=None):
         """Prompt + image; delta at image positions. Returns logits [B,T,V], A at image positions
         [B,L,P,D] (taps) and the KV cache."""
         emb = self.prompt_embeds(self.image_embeds(pixel_values))
@@ -80,11 +92,11 @@ class BundleRunner:
         dmask = np.zeros((b, t), np.float32)
         dmask[:, s:s + P] = 1.0
         logits, act, past = self.decode_step(emb, np.ones((b, t)), np.tile(np.arange(t), (b, 1)), self.empty_past(b),
-                                             dmask, ffn_delta, np.arange(s, s + P) if taps else None)
+                                             dmask, ffn_delta, np.arange(s, s + P) if taps else None, ffn_scale)
         return logits, act, past
 
-    def greedy(self, pixel_values, max_new_tokens: int, ffn_delta=None) -> list[list[int]]:
-        logits, _, past = self.prefill(pixel_values, ffn_delta, taps=False)
+    def greedy(self, pixel_values, max_new_tokens: int, ffn_delta=None, ffn_scale=None) -> list[list[int]]:
+        logits, _, past = self.prefill(pixel_values, ffn_delta, taps=False, ffn_scale=ffn_scale)
         b, t = logits.shape[0], logits.shape[1]
         eos = self.m["eosId"]
         out, done = [[] for _ in range(b)], [False] * b

@@ -42,6 +42,7 @@ def test_graph_io_contract(bundle):
               "position_ids": ("int64", ["batch", "sequence"]),
               "delta_mask": ("float32", ["batch", "sequence"]),
               "ffn_delta": ("float32", ["batch", L, D]),
+              "ffn_scale": ("float32", ["batch", L, D]),
               "tap_positions": ("int64", ["taps"])}
     dec_out = {"logits": ("float32", ["batch", "sequence", V]), "ffn_act": ("float32", ["batch", L, "taps", D])}
     for l in range(L):
