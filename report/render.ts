@@ -285,7 +285,7 @@ function table4Section(r: SweepResults, spec: SweepSpec | null): Html {
       const text = html`${f4(p.score)}<br><span class="dim">S ${f4(p.suppression)} · R ${f4(p.retention)} · |N| ${p.neurons}</span>`;
       return chosen ? html`<td class="num best" title="chosen"><strong>${text}</strong></td>` : html`<td class="num">${text}</td>`;
     };
-    return html`<figure class="grid"><figcaption><strong>${c.concept}</strong>: ${c.chosen ? html`chose q<sub>act</sub> = ${c.chosen.actQ}, q<sub>grad</sub> = ${c.chosen.gradQ} (score ${f4(c.chosen.score)}, |N| = ${c.chosen.neurons})` : "no grid point met the neuron cap"}</figcaption>
+    return html`<figure class="grid"><figcaption><strong>${c.concept}</strong>: ${c.chosen ? html`chose q<sub>act</sub> = ${c.chosen.actQ}, q<sub>grad</sub> = ${c.chosen.gradQ} (score ${f4(c.chosen.score)}, |N| = ${c.chosen.neurons})` : c.reason ?? "no grid point met the neuron cap"}</figcaption>
 <table><thead><tr><th scope="col">q<sub>act</sub> \\ q<sub>grad</sub></th>${gq.map((g) => html`<th scope="col">${g}</th>`)}</tr></thead>
 <tbody>${aq.map((a) => html`<tr><th scope="row">${a}</th>${gq.map((g) => cell(a, g))}</tr>`)}</tbody></table></figure>`;
   });

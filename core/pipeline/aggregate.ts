@@ -27,6 +27,10 @@ export interface CalibrationSummary {
   concept: string;
   chosen: { actQ: number; gradQ: number; score: number; neurons: number } | null;
   grid: { actQ: number; gradQ: number; score: number; suppression: number; retention: number; neurons: number }[];
+  /** Accepted calibration samples behind the grid (0: every cell is NaN and the fallback is used). */
+  accepted?: number;
+  /** Why the documented fallback (the middle quantiles) was used, when it was. */
+  reason?: string;
 }
 
 /** A Table II row (results/…/table2.csv): estimates with 95 % bootstrap intervals. */

@@ -39,7 +39,8 @@ export async function calibrateConcept(ctx: PipelineContext, plan: SweepPlan, sp
         const { score } = await scoreGroup(ctx, searchSpec, p.record, group, images, keys, cleanCalibrationKey);
         scores.push({ suppression: score.levels[0].suppression, retention: score.levels[0].retention, neurons: group.neurons.length });
       }
-      const m = (f: (s: (typeof scores)[number]) => number) => scores.reduce((a, s) => a + f(s), 0) / Math.max(1, scores.length);
+      // No accepted calibration sample: the cell has no score (NaN), never a 0 that looks like one.
+      const m = (f: (s: (typeof scores)[number]) => number) => (scores.length ? scores.reduce((a, s) => a + f(s), 0) / scores.length : NaN);
       const suppression = m((s) => s.suppression);
       const retention = m((s) => s.retention);
       grid.push({ actQ, gradQ, suppression, retention, score: (suppression + retention) / 2, neurons: m((s) => s.neurons) });
@@ -51,8 +52,11 @@ export async function calibrateConcept(ctx: PipelineContext, plan: SweepPlan, sp
   const best = valid[0] ?? null;
   const fallback = { actQ: auto.actQuantiles[Math.floor(auto.actQuantiles.length / 2)], gradQ: auto.gradQuantiles[Math.floor(auto.gradQuantiles.length / 2)] };
   const pick = best ?? fallback;
+  const reason = best ? undefined
+    : prepared.length === 0 ? `no calibration sample of ${concept} was accepted: fallback q_act = ${fallback.actQ}, q_grad = ${fallback.gradQ}`
+    : `no grid point met the neuron cap (${auto.maxNeurons}): fallback q_act = ${fallback.actQ}, q_grad = ${fallback.gradQ}`;
   return {
     rules: { act: { mode: "quantile", q: pick.actQ }, grad: { mode: "quantile", q: pick.gradQ } },
-    summary: { concept, chosen: best ? { actQ: best.actQ, gradQ: best.gradQ, score: best.score, neurons: best.neurons } : null, grid },
+    summary: { concept, chosen: best ? { actQ: best.actQ, gradQ: best.gradQ, score: best.score, neurons: best.neurons } : null, grid, accepted: prepared.length, ...(reason ? { reason } : {}) },
   };
 }
