@@ -12,7 +12,7 @@ import { loadBundleManifest } from "../core/model/bundle.js";
 import type { ModelRuntime } from "../core/model/runtime.js";
 import { parseSpec, type SweepSpec } from "../core/spec.js";
 import { ThresholdRuleSchema } from "../core/method/thresholds.js";
-import { type BertScorerLike, type PipelineContext, readJson, type StepStats } from "../core/pipeline/context.js";
+import { type BertScorerLike, cachedStep, json, type PipelineContext, readJson, type StepStats } from "../core/pipeline/context.js";
 import { planSweep as planStep, type PlanFailure, type SampleRef, type SweepPlan } from "../core/pipeline/plan.js";
 import * as steps from "../core/pipeline/steps.js";
 import { calibrateConcept as calibrateStep, type CalibrationResult } from "../core/pipeline/calibrate.js";
@@ -65,7 +65,11 @@ const Outcome = z.object({
   calibration: z.unknown().optional(),
 });
 const Failure: z.ZodType<ItemFailure> = z.object({ item: z.string(), reason: z.string() });
-const AggregateInput = z.object({ planKey: Key, spec: Spec, outcomes: z.array(Outcome), failures: z.array(Failure) });
+/** A list of outcomes a bounded concept-workflow run stored (saveOutcomes), in place of the outcomes. */
+const Stored = z.object({ stored: Key });
+export type StoredOutcomes = z.infer<typeof Stored>;
+const AggregateInput = z.object({ planKey: Key, spec: Spec, outcomes: z.array(z.union([Stored, Outcome])), failures: z.array(Failure) });
+const SaveOutcomesInput = z.object({ outcomes: z.array(Outcome) });
 const ReportInput = z.object({ sweepId: z.string().min(1), planKey: Key, resultsKey: Key });
 
 // ------------------------------------------------------------------------------------ plumbing
@@ -216,10 +220,18 @@ export function createSweepActivities(deps: SweepActivityDeps) {
         const spec = parseSpec(input.spec);
         const layers = (await loadBundleManifest(p.bundle.dir, { verifyHashes: false })).layers;
         const encoder = (await ctx.bertScorer()).identity;
-        const resultsKey = await aggregateStep(ctx, p, spec, input.outcomes as SampleOutcome[], input.failures, layers, encoder);
+        const resultsKey = await aggregateStep(ctx, p, spec, await expandOutcomes(ctx, input.outcomes), input.failures, layers, encoder);
         await writeLatest(deps.store, p.sweepId, { resultsKey, planKey: input.planKey });
         return { resultsKey };
       });
+    },
+
+    /** A run's outcomes into the store (content-addressed), so that no workflow history carries them. */
+    async saveOutcomes(raw: z.input<typeof SaveOutcomesInput>) {
+      const input = parse(SaveOutcomesInput, raw, "saveOutcomes");
+      return run(`${input.outcomes.length} outcomes`, undefined, async (ctx) => ({
+        outcomesKey: await cachedStep(ctx, "outcomes", input.outcomes, async () => ({ "outcomes.json": json(input.outcomes) })),
+      }));
     },
 
     /** The report hook (see SweepActivityDeps.renderReport). */
@@ -291,10 +303,16 @@ export function createSweepActivities(deps: SweepActivityDeps) {
   };
 }
 
+/** Stored lists expanded in place: the same outcomes, in the same order, as if passed inline. */
+async function expandOutcomes(ctx: PipelineContext, parts: z.infer<typeof AggregateInput>["outcomes"]): Promise<SampleOutcome[]> {
+  const lists = await Promise.all(parts.map(async (p) => ("stored" in p ? readJson<SampleOutcome[]>(ctx, p.stored, "outcomes.json") : [p as SampleOutcome])));
+  return lists.flat();
+}
+
 export type SweepActivities = ReturnType<typeof createSweepActivities>;
 
 /** Activities served on the cpu queue (no model) and on the model queue. */
-export const CPU_ACTIVITIES = ["planSweep", "inpaintSample", "selectNeurons", "scoreGroup", "aggregateSweep", "reportSweep"] as const satisfies readonly (keyof SweepActivities)[];
+export const CPU_ACTIVITIES = ["planSweep", "inpaintSample", "selectNeurons", "scoreGroup", "saveOutcomes", "aggregateSweep", "reportSweep"] as const satisfies readonly (keyof SweepActivities)[];
 export const MODEL_ACTIVITIES = ["captionImages", "calibrateConcept", "checkSample", "identifySample", "interpretSample", "perturbGroup"] as const satisfies readonly (keyof SweepActivities)[];
 
 export type CpuSweepActivities = Pick<SweepActivities, (typeof CPU_ACTIVITIES)[number]>;

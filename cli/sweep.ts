@@ -26,7 +26,8 @@ import { sharedBertScorer } from "../workers/cpu.js";
 import { modelLoadOptions } from "../workers/model.js";
 import { spawnWorker, type WorkerProcess } from "../workers/spawn.js";
 import { specSummary, sweepWorkflow, type SweepWorkflowResult } from "../workflows/sweep.js";
-import { PHASES, progressQuery, type SweepProgress } from "../workflows/progress.js";
+import { PHASES, type SweepProgress } from "../workflows/progress.js";
+import { sweepProgress } from "../workflows/watch.js";
 import { PhaseKey, SweepIdKey } from "../workflows/search-attributes.js";
 
 // ------------------------------------------------------------------------------- spec + config
@@ -317,7 +318,7 @@ export async function watch(client: Client, sweepId: string, store?: ArtifactSto
   try {
     for (let last = false; !last; ) {
       last = finished; // one more round after the end, so the bars show the final counts
-      const p = await handle.query(progressQuery).catch(() => undefined);
+      const p = await sweepProgress(client, sweepId).catch(() => undefined);
       if (p) {
         if (multi) {
           status ??= multi.create(1, 0, { phase: "status" }, { format: " {phase}" });
@@ -447,7 +448,7 @@ export function registerSweep(program: Command): void {
         const h = client.workflow.getHandle(id);
         const d = await h.describe();
         const phase = d.typedSearchAttributes.get(PhaseKey);
-        const progress = await h.query(progressQuery).catch(() => undefined);
+        const progress = await sweepProgress(client, id).catch(() => undefined);
         if (o.json) return console.log(JSON.stringify({ sweepId: id, status: d.status.name, phase, memo: d.memo, progress }, null, 2));
         console.log(`sweep ${id}: ${d.status.name}, phase ${phase ?? "?"} (started ${d.startTime.toISOString()}${d.closeTime ? `, closed ${d.closeTime.toISOString()}` : ""})`);
         console.log(`Temporal:  ${uiLink(t, id)}`);

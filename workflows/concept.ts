@@ -1,10 +1,14 @@
 /**
  * One knowledge of a sweep (child workflow `<sweepId>/<concept>`): auto thresholds if asked, then
- * every sample in parallel through the protocol (the same sequence as core/pipeline/direct.ts
+ * the samples in parallel through the protocol (the same sequence as core/pipeline/direct.ts
  * runSample): inpaint → check → if accepted: identify → select → interpret and, per method
  * group, perturb → score. A failed sample is recorded with its reason; the others go on.
+ *
+ * Bounded history (patch `bounded-history`): a run takes at most `samplesPerRun` samples (≈ 120
+ * events each), stores their outcomes and continues as new with the rest, carrying its progress,
+ * the calibration and the outcome keys; the progress is queried, never signalled to the parent.
  */
-import { isCancellation } from "@temporalio/workflow";
+import { continueAsNew, isCancellation, patched } from "@temporalio/workflow";
 import type { SampleOutcome } from "../core/pipeline/aggregate.js";
 import type { CalibrationResult } from "../core/pipeline/calibrate.js";
 import type { SweepSpec } from "../core/spec.js";
@@ -23,12 +27,22 @@ export interface ConceptWorkflowInput {
   cleanCalibrationKey?: string;
   taskQueues: TaskQueues;
   timeouts?: SweepTimeouts;
+  /** Samples per run before a continue-as-new (default SAMPLES_PER_RUN). */
+  samplesPerRun?: number;
+  /** What a run hands the next one. */
+  carry?: { next: number; outcomeKeys: string[]; progress: ConceptProgress; calibration?: CalibrationResult };
 }
+
+export const BOUNDED_HISTORY = "bounded-history";
+/** ≈ 120 events a sample with 9 groups: 40 samples keep a run near 5,000 events, under the 10,240 warning. */
+export const SAMPLES_PER_RUN = 40;
 
 export interface ConceptWorkflowResult {
   concept: string;
-  /** One per sample in plan order; null where the sample failed. */
+  /** One per sample in plan order; null where the sample failed. Empty where outcomeKeys are given. */
   outcomes: (SampleOutcome | null)[];
+  /** Bounded runs: the store keys of each run's outcomes (failed samples left out), in plan order. */
+  outcomeKeys?: string[];
   failures: ItemFailure[];
   rejected: number;
   calibration?: CalibrationResult["summary"];
@@ -40,10 +54,13 @@ export interface ConceptWorkflowResult {
 export async function conceptWorkflow(input: ConceptWorkflowInput): Promise<ConceptWorkflowResult> {
   const { spec, planKey, concept } = input;
   const acts = sweepActivities(input.taskQueues, input.timeouts);
-  const t = new ConceptTracker(concept, input.samples.length);
+  // Histories from before the patch signal their parent and run every sample in one run.
+  const bounded = patched(BOUNDED_HISTORY);
+  const { carry } = input;
+  const t = new ConceptTracker(concept, input.samples.length, { signalParent: !bounded, carried: carry?.progress });
   try {
-    let calibration: CalibrationResult | undefined;
-    if (spec.thresholds.mode === "auto") {
+    let calibration = carry?.calibration;
+    if (!carry && spec.thresholds.mode === "auto") {
       t.phase("calibrate");
       t.expect("calibrate", 1);
       try {
@@ -54,14 +71,30 @@ export async function conceptWorkflow(input: ConceptWorkflowInput): Promise<Conc
       }
     }
     t.phase("samples");
-    t.expect("inpaint", input.samples.length);
-    t.expect("check", input.samples.length);
-    const outcomes = await Promise.all(input.samples.map((id, k) => t.sample(k, id, () => runSample(acts, t, input, id, calibration))));
-    return t.finish(outcomes, calibration?.summary);
+    if (!carry) {
+      t.expect("inpaint", input.samples.length);
+      t.expect("check", input.samples.length);
+    }
+    const first = carry?.next ?? 0;
+    const ids = bounded ? input.samples.slice(first, first + Math.max(1, input.samplesPerRun ?? SAMPLES_PER_RUN)) : input.samples;
+    const outcomes = await Promise.all(ids.map((id, k) => t.sample(k, id, () => runSample(acts, t, input, id, calibration))));
+    if (!bounded) return t.finish(outcomes, calibration?.summary);
+    return await nextRun(acts, t, input, first + ids.length, outcomes, calibration);
   } catch (e) {
     if (isCancellation(e)) t.phase("cancelled");
     throw e;
   }
+}
+
+/** Stores this run's outcomes, then continues as new with the samples left, or finishes with the keys of every run. */
+async function nextRun(acts: ReturnType<typeof sweepActivities>, t: ConceptTracker, input: ConceptWorkflowInput, next: number, outcomes: (SampleOutcome | null)[], calibration?: CalibrationResult): Promise<ConceptWorkflowResult> {
+  const kept = outcomes.filter((o): o is SampleOutcome => o !== null);
+  const { outcomesKey } = t.stats(await acts.cpu.saveOutcomes({ outcomes: kept }));
+  const outcomeKeys = [...(input.carry?.outcomeKeys ?? []), outcomesKey];
+  if (next < input.samples.length) {
+    return continueAsNew<typeof conceptWorkflow>({ ...input, carry: { next, outcomeKeys, progress: t.ordered(), calibration } });
+  }
+  return t.finish([], calibration?.summary, outcomeKeys);
 }
 
 /** One sample's steps as activities; a rejected sample stops after the check. */

@@ -19,6 +19,8 @@ export interface SweepWorkflowInput {
   /** Workflows cannot read config: the starter passes the queues. */
   taskQueues: TaskQueues;
   timeouts?: SweepTimeouts;
+  /** Samples per concept-workflow run before it continues as new (tests and the scale bench). */
+  samplesPerRun?: number;
 }
 
 export interface SweepWorkflowResult {
@@ -50,7 +52,7 @@ export function specSummary(spec: SweepSpec): Record<string, string> {
 }
 
 export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepWorkflowResult> {
-  const { sweepId, spec, taskQueues, timeouts } = input;
+  const { sweepId, spec, taskQueues, timeouts, samplesPerRun } = input;
   const { cpu, long } = sweepActivities(taskQueues, timeouts);
   const t = new SweepTracker(sweepId);
   try {
@@ -70,7 +72,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepWor
       const samples = plan.samples.filter((s) => s.concept === concept).map((s) => s.id);
       return t.concept(concept, samples.length, () => executeChild(conceptWorkflow, {
         workflowId: conceptWorkflowId(sweepId, concept),
-        args: [{ sweepId, concept, planKey, spec, samples, cleanKey, cleanCalibrationKey, taskQueues, timeouts }],
+        args: [{ sweepId, concept, planKey, spec, samples, cleanKey, cleanCalibrationKey, taskQueues, timeouts, samplesPerRun }],
         taskQueue: taskQueues.cpu,
         typedSearchAttributes: [{ key: SweepIdKey, value: sweepId }, { key: ConceptKey, value: concept }, { key: PhaseKey, value: "start" }],
         staticSummary: `${concept}: ${samples.length} sample(s) of sweep ${sweepId}`,

@@ -17,6 +17,7 @@ import {
 } from "@temporalio/workflow";
 import type { SampleOutcome } from "../core/pipeline/aggregate.js";
 import type { ConceptWorkflowResult } from "./concept.js";
+import type { StoredOutcomes } from "../activities/sweep.js";
 import {
   addStats,
   type ConceptProgress,
@@ -49,15 +50,23 @@ function recordable(item: string, e: unknown): ItemFailure {
   return { item, reason: failureReason(e) };
 }
 
-/** One concept workflow's progress; every change is shown in the UI and signalled to the parent sweep. */
+/**
+ * One concept workflow's progress, answered by its `conceptProgress` query and shown in the UI.
+ * Signalled to the parent sweep after every change only by runs from before the bounded-history
+ * patch (`signalParent`); a run after a continue-as-new starts from the progress it was handed.
+ */
 export class ConceptTracker {
   readonly progress: ConceptProgress;
-  private readonly parent = workflowInfo().parent;
-  /** Failed samples by plan position (the results step hashes them in plan order). */
+  private readonly parent: ReturnType<typeof workflowInfo>["parent"];
+  /** Failed samples of this run by position (the results step hashes them in plan order). */
   private readonly failed: (ItemFailure | null)[];
+  /** Failures of earlier runs, in plan order. */
+  private readonly before: ItemFailure[];
 
-  constructor(concept: string, samples: number) {
-    this.progress = { concept, phase: "start", phases: {}, samples: { done: 0, total: samples }, rejected: 0, failures: [], steps: emptyStats() };
+  constructor(concept: string, samples: number, o: { signalParent: boolean; carried?: ConceptProgress }) {
+    this.progress = o.carried ?? { concept, phase: "start", phases: {}, samples: { done: 0, total: samples }, rejected: 0, failures: [], steps: emptyStats() };
+    this.before = [...this.progress.failures];
+    this.parent = o.signalParent ? workflowInfo().parent : undefined;
     this.failed = Array.from({ length: samples }, () => null);
     setHandler(conceptProgressQuery, () => this.progress);
   }
@@ -77,6 +86,12 @@ export class ConceptTracker {
     this.count(phase).done++;
     addStats(this.progress.steps, r.steps);
     this.report();
+    return r;
+  }
+
+  /** Counts the steps of an activity that is no phase of its own (storing outcomes). */
+  stats<T extends { steps?: StepStats }>(r: T): T {
+    addStats(this.progress.steps, r.steps);
     return r;
   }
 
@@ -105,16 +120,22 @@ export class ConceptTracker {
     return this.result(this.failed.map(() => null));
   }
 
-  /** Failures in plan order, whatever order they happened in; phase done. */
-  finish(outcomes: (SampleOutcome | null)[], calibration?: ConceptWorkflowResult["calibration"]): ConceptWorkflowResult {
-    this.progress.failures = this.failed.filter((f): f is ItemFailure => f !== null);
-    this.phase("done");
-    return this.result(outcomes, calibration);
+  /** Failures in plan order, whatever order they happened in (the progress a next run carries on from). */
+  ordered(): ConceptProgress {
+    this.progress.failures = [...this.before, ...this.failed.filter((f): f is ItemFailure => f !== null)];
+    return this.progress;
   }
 
-  private result(outcomes: (SampleOutcome | null)[], calibration?: ConceptWorkflowResult["calibration"]): ConceptWorkflowResult {
+  /** Failures in plan order; phase done. The outcomes inline, or (bounded) the store keys of each run's outcomes. */
+  finish(outcomes: (SampleOutcome | null)[], calibration?: ConceptWorkflowResult["calibration"], outcomeKeys?: string[]): ConceptWorkflowResult {
+    this.ordered();
+    this.phase("done");
+    return this.result(outcomes, calibration, outcomeKeys);
+  }
+
+  private result(outcomes: (SampleOutcome | null)[], calibration?: ConceptWorkflowResult["calibration"], outcomeKeys?: string[]): ConceptWorkflowResult {
     const p = this.progress;
-    return { concept: p.concept, outcomes, failures: p.failures, rejected: p.rejected, calibration, steps: p.steps, progress: p };
+    return { concept: p.concept, outcomes, outcomeKeys, failures: p.failures, rejected: p.rejected, calibration, steps: p.steps, progress: p };
   }
 
   private count(phase: Phase) {
@@ -143,11 +164,15 @@ export class SweepTracker {
   private readonly own = Object.fromEntries(PHASES.map((p) => [p, { done: 0, total: 0 }])) as SweepProgress["phases"];
   private readonly ownStats = emptyStats();
   private readonly children = new Map<string, ConceptProgress>();
+  /** Concepts running whose progress this workflow does not hold (they answer their own query). */
+  private readonly live = new Set<string>();
 
   constructor(readonly sweepId: string) {
     setHandler(progressQuery, () => this.snapshot());
+    // Only concept workflows from before the bounded-history patch signal.
     setHandler(conceptProgressSignal, (p) => {
       this.children.set(p.concept, p);
+      this.live.delete(p.concept);
       this.show();
     });
   }
@@ -172,18 +197,24 @@ export class SweepTracker {
   /** Runs one concept workflow; its failure is recorded against the concept (null result). */
   async concept(concept: string, samples: number, run: () => Promise<ConceptWorkflowResult>): Promise<ConceptWorkflowResult | null> {
     this.children.set(concept, { concept, phase: "start", phases: {}, samples: { done: 0, total: samples }, rejected: 0, failures: [], steps: emptyStats() });
+    this.live.add(concept);
     try {
-      return await run();
+      const r = await run();
+      this.children.set(concept, r.progress);
+      return r;
     } catch (e) {
       const c = this.children.get(concept)!;
       this.children.set(concept, { ...c, phase: "failed", failures: [...c.failures, recordable(`concept ${concept}`, e)] });
       return null;
+    } finally {
+      this.live.delete(concept);
+      this.show();
     }
   }
 
   /** Outcomes and failures in plan order (concept, then sample), exactly as the direct runner. */
   collect(concepts: string[], results: (ConceptWorkflowResult | null)[]) {
-    const outcomes: SampleOutcome[] = [];
+    const outcomes: (SampleOutcome | StoredOutcomes)[] = [];
     const failures: ItemFailure[] = [];
     let rejected = 0;
     concepts.forEach((concept, k) => {
@@ -194,7 +225,8 @@ export class SweepTracker {
       }
       // A child's final result is the truth (its last progress signal may not have arrived).
       this.children.set(concept, r.progress);
-      outcomes.push(...r.outcomes.filter((o): o is SampleOutcome => o !== null));
+      if (r.outcomeKeys) outcomes.push(...r.outcomeKeys.map((stored) => ({ stored })));
+      else outcomes.push(...r.outcomes.filter((o): o is SampleOutcome => o !== null));
       failures.push(...r.failures);
       rejected += r.rejected;
     });
@@ -221,7 +253,7 @@ export class SweepTracker {
       samples.total += c.samples.total;
       rejected += c.rejected;
     }
-    return { sweepId: this.sweepId, phase: this.current, phases, concepts, samples, rejected, failures, steps, resultsKey: this.resultsKey, reportKey: this.reportKey };
+    return { sweepId: this.sweepId, phase: this.current, phases, concepts, samples, rejected, failures, steps, resultsKey: this.resultsKey, reportKey: this.reportKey, live: [...this.live] };
   }
 
   private show(): void {

@@ -17,7 +17,7 @@ import { loadConfig, PROJECT_ROOT } from "../../temporal.config.js";
 import { installRuntime } from "../../workers/runtime.js";
 import { spawnWorker } from "../../workers/spawn.js";
 import { specSummary, sweepWorkflow } from "../../workflows/sweep.js";
-import { progressQuery } from "../../workflows/progress.js";
+import { sweepProgress } from "../../workflows/watch.js";
 import { PhaseKey, SweepIdKey } from "../../workflows/search-attributes.js";
 
 const { values } = parseArgs({ options: { bundle: { type: "string" }, out: { type: "string" } } });
@@ -54,11 +54,11 @@ try {
   // Wait until the noise runs are under way: the interesting moment to look at.
   const handle = client.workflow.getHandle(sweepId);
   for (let i = 0; i < 600; i++) {
-    const p = await handle.query(progressQuery).catch(() => undefined);
+    const p = await sweepProgress(client, sweepId).catch(() => undefined);
     if (p && p.phases.perturb.done >= 1 && p.phases.perturb.done < p.phases.perturb.total) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  const p = await handle.query(progressQuery);
+  const p = await sweepProgress(client, sweepId);
   console.log(`sweep ${sweepId}: phase ${p.phase}, perturb ${p.phases.perturb.done}/${p.phases.perturb.total}, check ${p.phases.check.done}/${p.phases.check.total}`);
   const page = await browser.newPage({ viewport: { width: 1440, height: 820 } });
   const url = `${services.temporal.uiUrl}/namespaces/${services.temporal.namespace}/workflows/${sweepId}`;

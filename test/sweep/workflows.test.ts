@@ -17,9 +17,10 @@ import { binPath } from "../../infra/process.js";
 import { workflowBundle } from "../../workers/cpu.js";
 import { installRuntime } from "../../workers/runtime.js";
 import type { SweepTimeouts } from "../../workflows/options.js";
-import { conceptWorkflowId, progressQuery, type SweepProgress } from "../../workflows/progress.js";
+import { conceptProgressQuery, conceptWorkflowId, progressQuery, type SweepProgress } from "../../workflows/progress.js";
 import { ConceptKey, PhaseKey, SweepIdKey } from "../../workflows/search-attributes.js";
 import { sweepWorkflow, type SweepWorkflowResult } from "../../workflows/sweep.js";
+import { sweepProgress } from "../../workflows/watch.js";
 
 const queues = { cpu: "test-cpu", gpu: "test-gpu" };
 const timeouts: SweepTimeouts = { heartbeat: "3 seconds", short: "30 seconds", long: "30 seconds" };
@@ -48,6 +49,7 @@ interface Script {
 /** Stub activities by queue, and every call they received in order. */
 function stubs(script: Script) {
   const calls: { name: string; input: Record<string, unknown> }[] = [];
+  const saved = new Map<string, unknown[]>();
   const flaky = new Set(script.flakyInpaint);
   const log = (name: string, input: unknown) => calls.push({ name, input: input as Record<string, unknown> });
   const cpu = {
@@ -69,8 +71,15 @@ function stubs(script: Script) {
       log("scoreGroup", input);
       return { scoreKey: `score/${input.sampleId}/${input.group ?? input.method}`, steps: ok };
     },
-    async aggregateSweep(input: unknown) {
-      log("aggregateSweep", input);
+    async saveOutcomes(input: { outcomes: unknown[] }) {
+      log("saveOutcomes", input);
+      const key = `outcomes/${saved.size}`;
+      saved.set(key, input.outcomes);
+      return { outcomesKey: key, steps: ok };
+    },
+    async aggregateSweep(input: { outcomes: ({ stored: string } | object)[] }) {
+      // As activities/sweep.ts does: stored lists expanded in place.
+      log("aggregateSweep", { ...input, outcomes: input.outcomes.flatMap((o) => ("stored" in o ? saved.get(o.stored)! : [o])) });
       return { resultsKey: "results/r", steps: ok };
     },
     async reportSweep(input: unknown) {
@@ -141,8 +150,8 @@ async function withWorkers<T>(script: Script, body: (calls: ReturnType<typeof st
   return cpu.runUntil(gpu.runUntil(body(s.calls)));
 }
 
-const start = (sweepId: string, mode: "rules" | "auto" = "rules") =>
-  env.client.workflow.start(sweepWorkflow, { workflowId: sweepId, taskQueue: queues.cpu, args: [{ sweepId, spec: spec(mode), taskQueues: queues, timeouts }] });
+const start = (sweepId: string, mode: "rules" | "auto" = "rules", samplesPerRun?: number) =>
+  env.client.workflow.start(sweepWorkflow, { workflowId: sweepId, taskQueue: queues.cpu, args: [{ sweepId, spec: spec(mode), taskQueues: queues, timeouts, samplesPerRun }] });
 
 const phaseOf = async (workflowId: string) => (await env.client.workflow.getHandle(workflowId).describe()).typedSearchAttributes.get(PhaseKey);
 
@@ -189,18 +198,52 @@ describe("sweep and concept workflows on a local Temporal, stub activities", () 
     expect(await phaseOf(conceptWorkflowId("wf-failed", "clock"))).toBe("failed");
   });
 
+  it("bounded histories: a concept continues as new every samplesPerRun samples with its progress and failures; nothing is signalled", async () => {
+    const script: Script = { badCheck: { "bear/1": "annotation 3: empty mask" }, reject: ["clock/1"] };
+    const { result, calls, p, whole } = await withWorkers(script, async (calls) => {
+      const result = (await (await start("wf-runs", "auto", 1)).result()) as SweepWorkflowResult;
+      // Queries need a worker: asked while the workers still run.
+      const p = await env.client.workflow.getHandle(conceptWorkflowId("wf-runs", "bear")).query(conceptProgressQuery);
+      return { result, calls, p, whole: await sweepProgress(env.client, "wf-runs") };
+    });
+    expect(result.failures).toEqual([{ item: "concept zebra", reason: "not in the dataset" }, { item: "sample bear/1", reason: "annotation 3: empty mask" }]);
+    expect(result.rejected).toBe(1);
+    // Calibrated once (the second run carries the rules); each run stored its outcomes; plan order kept.
+    expect(calls.filter((c) => c.name === "calibrateConcept").map((c) => c.input.concept).sort()).toEqual(["bear", "clock"]);
+    expect(calls.filter((c) => c.name === "saveOutcomes")).toHaveLength(3);
+    const agg = calls.find((c) => c.name === "aggregateSweep")!.input as { outcomes: { sampleKey: string }[] };
+    expect(agg.outcomes.map((o) => o.sampleKey)).toEqual(["sample/bear/2", "sample/clock/1"]);
+    const steps = calls.length - 1; // the failed check reported nothing
+    expect(result.steps).toEqual({ computed: steps, reused: 0 });
+    const sweep = await env.client.workflow.getHandle("wf-runs").fetchHistory();
+    expect(sweep.events!.filter((e) => e.workflowExecutionSignaledEventAttributes)).toEqual([]);
+    const bear = env.client.workflow.getHandle(conceptWorkflowId("wf-runs", "bear"));
+    const last = await bear.fetchHistory();
+    const started = last.events![0].workflowExecutionStartedEventAttributes!;
+    expect(started.continuedExecutionRunId, "the last run of bear continued an earlier one").toBeTruthy();
+    expect(last.events!.filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes)).toEqual([]);
+    const d = await bear.describe();
+    expect([d.typedSearchAttributes.get(ConceptKey), d.typedSearchAttributes.get(SweepIdKey), d.typedSearchAttributes.get(PhaseKey)]).toEqual(["bear", "wf-runs", "done"]);
+    expect(p).toMatchObject({ phase: "done", samples: { done: 2, total: 2 }, phases: { inpaint: { done: 2, total: 2 }, calibrate: { done: 1, total: 1 } } });
+    expect(whole.samples).toEqual({ done: 3, total: 3 });
+    expect(whole.live).toEqual([]);
+  });
+
   it("the progress query shows the running sweep; a cancel ends sweep and concepts CANCELLED", async () => {
     let started!: () => void;
     const perturbing = new Promise<void>((r) => (started = r));
     await withWorkers({ blockPerturb: () => started() }, async () => {
       const h = await start("wf-cancel");
       await perturbing;
-      // The children's counts reach the parent by signal: wait for them to arrive.
+      // The running children answer their own query (nothing is signalled): the client adds them up.
       let p: SweepProgress | undefined;
       for (let i = 0; i < 100 && !(p && p.phases.perturb.total === 6 && p.samples.total === 3 && p.phases.identify.done === 3); i++) {
-        p = await h.query(progressQuery);
+        p = await sweepProgress(env.client, "wf-cancel");
         await new Promise((r) => setTimeout(r, 100));
       }
+      const own = await h.query(progressQuery);
+      expect(own.live?.sort()).toEqual(["bear", "clock"]);
+      expect(own.phases.perturb.total).toBe(0); // the sweep's own state holds no child step
       expect(p!.phase).toBe("concepts");
       expect(p!.phases.plan).toEqual({ done: 1, total: 1 });
       expect(p!.phases.check).toEqual({ done: 3, total: 3 });
