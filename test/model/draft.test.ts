@@ -1,5 +1,5 @@
 // Draft verification is exact: captions with a draft equal plain greedy decoding token for token,
-// on the committed models/tiny and both random bundles, for good drafts (the clean caption),
+// on the committed models/tiny and the random LLaVA and MiniGPT-4 bundles, for good drafts (the clean caption),
 // drafts that diverge at the first token, wrong-length and empty drafts, rows that reach the
 // length limit, and rows that fall back to plain greedy on a near-tie.
 import { existsSync, readFileSync } from "node:fs";
@@ -20,7 +20,7 @@ function rng(seed: number): () => number {
   };
 }
 
-const BUNDLES = ["test/fixtures/model/tiny-random", "test/fixtures/model/llava-random", "models/tiny"].filter((d) => existsSync(join(d, "bundle.json")));
+const BUNDLES = ["test/fixtures/model/tiny-random", "test/fixtures/model/llava-random", "test/fixtures/model/minigpt4-random", "models/tiny"].filter((d) => existsSync(join(d, "bundle.json")));
 
 describe("walkDraft", () => {
   const V = 4;
