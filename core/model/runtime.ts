@@ -414,14 +414,15 @@ class Runtime implements ModelRuntime {
 
   async caption(items: CaptionItem[], opts: CaptionOptions = {}): Promise<Caption[]> {
     const maxNew = opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
-    const batch = opts.batchSize ?? this.maxBatch;
     if (!(Number.isInteger(maxNew) && maxNew >= 1)) throw new ModelError("bad-item", "maxNewTokens", `must be a positive integer, got ${maxNew}`);
     if (this.geo.promptLength + maxNew > this.manifest.maxPositions) {
       throw new ModelError("bad-item", "maxNewTokens", `prompt ${this.geo.promptLength} + ${maxNew} new tokens exceeds the model's ${this.manifest.maxPositions} positions`);
     }
     // A drafted row's cache holds its draft (< maxNew slots), the tokens decoded after it (< maxNew)
-    // and re-draft slots (≤ maxNew in all, see greedyDraft).
-    this.checkItems(items, "caption", Math.min(batch, items.length), items.some((it) => it.draft) ? 3 * maxNew : maxNew);
+    // and re-draft slots (≤ maxNew in all, see greedyDraft); the default batch shrinks to fit that.
+    const cacheTokens = Array.isArray(items) && items.some((it) => it?.draft) ? 3 * maxNew : maxNew;
+    const batch = opts.batchSize ?? Math.max(1, Math.min(this.maxBatch, Math.floor(this.budget / batchBytes(this.geo, 1, cacheTokens))));
+    this.checkItems(items, "caption", Math.min(batch, items.length), cacheTokens);
     items.forEach((it, k) => {
       if (it.draft === undefined) return;
       if (!Array.isArray(it.draft)) throw new ModelError("bad-item", `draft of item ${k}`, "must be an array of token ids");

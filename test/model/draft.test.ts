@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lookupDraft, NEAR_TIE, topMargin, walkDraft } from "../../core/model/draft.js";
 import { ModelError } from "../../core/model/errors.js";
+import { batchBytes, geometryOf } from "../../core/model/memory.js";
 import { emptyDraftStats, loadModel, type CaptionItem, type ModelRuntime } from "../../core/model/runtime.js";
 import { decodeSafetensors } from "../../core/store/safetensors.js";
 
@@ -124,6 +125,22 @@ describe.each(BUNDLES)("captions with drafts on %s", (dir) => {
     expect((await rt.caption(drafted, { lookupTokens: 32 })).map((c) => c.ids)).toEqual(plain.map((c) => c.ids));
     expect(stats.ties).toBe(items.length);
     expect(got.map((c) => c.ids)).toEqual(plain.map((c) => c.ids));
+  });
+
+  it("shrinks the default batch to what a drafted batch's longer cache fits in the memory budget", async () => {
+    const g = geometryOf(rt.manifest);
+    const budget = batchBytes(g, 8, 32) + 1; // 8 plain rows fit, 8 drafted rows (3 × 32 cache slots) do not
+    expect(batchBytes(g, 8, 96)).toBeGreaterThan(budget);
+    const small = await loadModel(dir, { intraOpThreads: 1, maxBatch: 8, memoryBudgetBytes: budget });
+    try {
+      const clean = await small.caption(items.slice(0, 2).map((it) => ({ pixels: it.pixels })));
+      const drafted = items.slice(0, 12).map((it, k) => ({ ...it, draft: clean[k % 2].ids }));
+      const plain = await small.caption(items.slice(0, 12));
+      expect((await small.caption(drafted)).map((c) => c.ids)).toEqual(plain.map((c) => c.ids));
+      await expect(small.caption(drafted, { batchSize: 8 })).rejects.toThrow(/batch of 8/);
+    } finally {
+      await small.close();
+    }
   });
 
   it("refuses a draft that is not token ids", async () => {
