@@ -88,6 +88,27 @@ export const SweepSpecSchema = z.object({
     /** Where the noise is added: the image positions (the paper) or every prompt (prefill) position. */
     scope: z.enum(["image", "prompt"]).default("image"),
   }).default({ unit: "std", levels: DEFAULT_STD_LEVELS, draws: 4, scope: "image" }),
+  /**
+   * Pan et al.'s score reads A at the image patches (as the other methods do, default) or, as
+   * their paper does, at the text position that predicts t ("predicting-token").
+   */
+  pan: z.object({ position: z.enum(["image", "predicting-token"]).default("image") }).default({ position: "image" }),
+  /** The causal tests (docs/METHOD.md "Causal tests"): deterministic ablation, ground truth, localisation. */
+  causal: z.object({
+    enabled: z.boolean().default(true),
+    /** The value an ablated neuron is set to: its mean over the evaluation images' image positions, or 0. */
+    value: z.enum(["mean", "zero"]).default("mean"),
+    /** Where: the image positions (as the noise), or every prompt position. */
+    scope: z.enum(["image", "prompt"]).default("image"),
+    /** The ablation curve over k = 1, 2, 4, … 4·|N_k| along each ranking, with random groups of each k. */
+    curve: z.boolean().default(true),
+    /** Captions of the evaluation images under each group's ablation (one deterministic run per group). */
+    captions: z.boolean().default(true),
+    /** Exhaustive single-neuron ablation: the first sample of each knowledge ("one"), every accepted sample, or none. */
+    groundTruth: z.enum(["one", "all", "off"]).default("one"),
+    /** Bundles with more FFN neurons (L·D) skip the ground truth, and the report says so. */
+    groundTruthMaxNeurons: z.number().int().positive().max(100_000_000).default(65_536),
+  }).default({ enabled: true, value: "mean", scope: "image", curve: true, captions: true, groundTruth: "one", groundTruthMaxNeurons: 65_536 }),
   eval: z.object({
     /**
      * "faithful" (the paper's protocol): P_same(k) over images of k whose clean caption names k,

@@ -12,7 +12,8 @@ export type ModelErrorCode =
   | "bad-prompt" // prompt without (or with several) image slots
   | "bad-item" // a caption item with neither pixels nor image embeddings, or wrong embed size
   | "batch-too-large" // the estimated memory of a batch exceeds the budget
-  | "closed"; // the runtime was closed
+  | "closed" // the runtime was closed
+  | "no-ablation-input"; // ffn_scale asked of a bundle exported without it (re-export it)
 
 export class ModelError extends BadInputError {
   override readonly name = "ModelError";

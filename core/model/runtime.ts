@@ -42,6 +42,27 @@ export interface PrefillItem {
   imageEmbeds?: Float32Array;
   /** ffn_delta [L*D], added to A at every image position during the prefill. */
   delta?: Float32Array;
+  /**
+   * ffn_scale [L*D]: A = A·scale + delta at the same positions (0 with delta 0 = zero-ablation,
+   * 0 with delta = mean: mean-ablation). Only bundles whose decoder has the `ffn_scale` input
+   * (`hasAblation`); default 1.
+   */
+  scale?: Float32Array;
+}
+
+export interface TargetItem extends PrefillItem {
+  /** The caption prefix teacher-forced after the prompt (the target's position predicts from its end). */
+  captionIds: number[];
+  targetId: number;
+}
+
+export interface TargetResult {
+  /** z_t: the target's logit at the position that predicts it. */
+  z: number;
+  /** log p(t) at that position (log-softmax over the vocabulary). */
+  logp: number;
+  /** A at the position that predicts t, [L*D] (only with `tap`). */
+  act?: Float32Array;
 }
 
 export interface CaptionItem extends PrefillItem {
@@ -111,6 +132,10 @@ export interface ModelRuntime {
   prefill(items: PrefillItem[]): Promise<PrefillResult[]>;
   caption(items: CaptionItem[], opts?: CaptionOptions): Promise<Caption[]>;
   gradient(pixels: Float32Array, captionIds: number[], targetId: number): Promise<GradientResult>;
+  /** Teacher-forced z_t and log p(t) per row, each row with its own intervention (batched). */
+  target(items: TargetItem[], opts?: { deltaScope?: DeltaScope; tap?: boolean }): Promise<TargetResult[]>;
+  /** Whether the bundle's decoder has the `ffn_scale` input (deterministic ablation); older bundles do not. */
+  readonly hasAblation: boolean;
   readout(): Promise<Readout>;
   estimateBatchBytes(batch: number): number;
   close(): Promise<void>;
@@ -180,6 +205,7 @@ function takeRows(t: ort.Tensor, keep: number[]): ort.Tensor {
 
 class Runtime implements ModelRuntime {
   readonly maxBatch: number;
+  readonly hasAblation: boolean;
   private readonly geo: Geometry;
   private readonly image: ImageSettings;
   private readonly budget: number;
@@ -212,6 +238,20 @@ class Runtime implements ModelRuntime {
     if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw new ModelError("batch-too-large", "maxBatch", `must be a positive integer, got ${maxBatch}`);
     checkBatchFits(this.geo, maxBatch, this.budget);
     this.maxBatch = maxBatch;
+    // Feature-detected from the graph, so bundles exported before ffn_scale keep working (without ablation).
+    this.hasAblation = s.decoder.inputNames.includes("ffn_scale");
+  }
+
+  /** The ffn_scale feed where the graph has it: `scales` rows [L*D] or ones. */
+  private scaleFeed(n: number, scales: (Float32Array | undefined)[] = []): Record<string, ort.Tensor> {
+    const { layers: L, ffn: D } = this.geo;
+    if (!this.hasAblation) {
+      if (scales.some((x) => x)) throw new ModelError("no-ablation-input", this.dir, "this bundle's decoder has no ffn_scale input (exported before deterministic ablation); re-export it");
+      return {};
+    }
+    const out = new Float32Array(n * L * D).fill(1);
+    scales.forEach((x, b) => { if (x) out.set(x, b * L * D); });
+    return { ffn_scale: f32(out, [n, L, D]) };
   }
 
   async init(): Promise<void> {
@@ -322,7 +362,7 @@ class Runtime implements ModelRuntime {
   }
 
   /** Prefill feeds for B prompts; delta rows [L*D] or undefined (zeros); taps at the image positions if asked. */
-  private prefillFeeds(embeds: Float32Array, B: number, deltas: (Float32Array | undefined)[], taps = false, scope: DeltaScope = "image"): Record<string, ort.Tensor> {
+  private prefillFeeds(embeds: Float32Array, B: number, deltas: (Float32Array | undefined)[], taps = false, scope: DeltaScope = "image", scales: (Float32Array | undefined)[] = []): Record<string, ort.Tensor> {
     const { hidden: H, layers: L, ffn: D, imageTokens: P, promptLength: T0 } = this.geo;
     const T = embeds.length / (B * H);
     const start = this.prefix.length;
@@ -344,6 +384,7 @@ class Runtime implements ModelRuntime {
       position_ids: i64(pos, [B, T]),
       delta_mask: f32(dmask, [B, T]),
       ffn_delta: f32(delta, [B, L, D]),
+      ...this.scaleFeed(B, scales),
       tap_positions: i64(tapPos, [tapPos.length]),
       ...this.emptyPast(B),
     };
@@ -367,8 +408,8 @@ class Runtime implements ModelRuntime {
       const out: PrefillResult[] = [];
       for (let i = 0; i < items.length; i += this.maxBatch) {
         const chunk = embeds.slice(i, i + this.maxBatch);
-        const deltas = items.slice(i, i + this.maxBatch).map((it) => it.delta);
-        const res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(chunk), chunk.length, deltas, true), ["logits", "ffn_act"]);
+        const part = items.slice(i, i + this.maxBatch);
+        const res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(chunk), chunk.length, part.map((it) => it.delta), true, "image", part.map((it) => it.scale)), ["logits", "ffn_act"]);
         const logits = f32Data(res.logits); // [B,T,V]
         const act = f32Data(res.ffn_act); // [B,L,P,D]: each row's [L,P,D] is one contiguous block, returned as a view
         const n = L * P * D;
@@ -399,6 +440,15 @@ class Runtime implements ModelRuntime {
         }
         for (let i = 0; i < it.delta.length; i++) {
           if (!Number.isFinite(it.delta[i])) throw new ModelError("bad-delta", `delta of item ${k}`, `value ${i} is ${it.delta[i]}`);
+        }
+      }
+      if (it.scale !== undefined) {
+        if (!(it.scale instanceof Float32Array) || it.scale.length !== L * D) {
+          throw new ModelError("bad-delta", `scale of item ${k}`, `expected a Float32Array of L*D = ${L}*${D} = ${L * D} values, got ${(it.scale as { length?: number }).length}`);
+        }
+        if (!this.hasAblation) throw new ModelError("no-ablation-input", this.dir, "this bundle's decoder has no ffn_scale input (exported before deterministic ablation); re-export it");
+        for (let i = 0; i < it.scale.length; i++) {
+          if (!Number.isFinite(it.scale[i])) throw new ModelError("bad-delta", `scale of item ${k}`, `value ${i} is ${it.scale[i]}`);
         }
       }
     });
@@ -438,8 +488,8 @@ class Runtime implements ModelRuntime {
       for (let i = 0; i < items.length; i += batch) {
         const idx = order.slice(i, i + batch);
         const ids = drafted
-          ? await this.greedyDraft(idx.map((k) => embeds[k]), idx.map((k) => items[k].delta), idx.map((k) => items[k].draft ?? []), maxNew, opts)
-          : await this.greedy(idx.map((k) => embeds[k]), idx.map((k) => items[k].delta), maxNew, opts);
+          ? await this.greedyDraft(idx.map((k) => embeds[k]), idx.map((k) => items[k].delta), idx.map((k) => items[k].draft ?? []), maxNew, opts, idx.map((k) => items[k].scale))
+          : await this.greedy(idx.map((k) => embeds[k]), idx.map((k) => items[k].delta), maxNew, opts, idx.map((k) => items[k].scale));
         ids.forEach((row, j) => (out[idx[j]] = { ids: row, text: this.tokenizer.decode(row) }));
         opts.onProgress?.(Math.min(i + batch, items.length), items.length);
       }
@@ -452,14 +502,14 @@ class Runtime implements ModelRuntime {
    * every step re-runs the whole sequence (the baseline of bench (b), same graph, same answers).
    */
   private async greedy(images: Float32Array[], deltas: (Float32Array | undefined)[], maxNew: number,
-                       { kvCache = true, stopAtEos = true, deltaScope = "image" }: CaptionOptions = {}): Promise<number[][]> {
+                       { kvCache = true, stopAtEos = true, deltaScope = "image" }: CaptionOptions = {}, scales: (Float32Array | undefined)[] = []): Promise<number[][]> {
     const { hidden: H, vocab: V, layers: L, ffn: D, promptLength: T0 } = this.geo;
     const eos = stopAtEos ? this.manifest.eosId : -1;
     const B = images.length;
     const outIds: number[][] = images.map(() => []);
     const fetch = kvCache ? ["logits", ...this.presentNames()] : ["logits"];
 
-    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images), B, deltas, false, deltaScope), fetch);
+    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images), B, deltas, false, deltaScope, scales), fetch);
     let rows = Array.from({ length: B }, (_, b) => b); // original row of each batch row
     let logits = f32Data(res.logits);
     let lastOffset = (b: number) => (b * T0 + T0 - 1) * V;
@@ -483,7 +533,7 @@ class Runtime implements ModelRuntime {
       await this.embedTokens(next);
       if (!kvCache) {
         const T = T0 + step + 1;
-        const feeds = this.prefillFeeds(this.promptEmbeds(rows.map((r) => images[r]), rows.map((r) => outIds[r])), n, rows.map((r) => deltas[r]), false, deltaScope);
+        const feeds = this.prefillFeeds(this.promptEmbeds(rows.map((r) => images[r]), rows.map((r) => outIds[r])), n, rows.map((r) => deltas[r]), false, deltaScope, rows.map((r) => scales[r]));
         res = await this.s.decoder.run(feeds, fetch);
         logits = f32Data(res.logits);
         lastOffset = (b: number) => (b * T + T - 1) * V;
@@ -498,6 +548,7 @@ class Runtime implements ModelRuntime {
         position_ids: i64(new BigInt64Array(n).fill(BigInt(past)), [n, 1]),
         delta_mask: f32(zeroMask.subarray(0, n), [n, 1]),
         ffn_delta: f32(zeroDelta.subarray(0, n * L * D), [n, L, D]),
+        ...this.scaleFeed(n),
         tap_positions: i64(new BigInt64Array(0), [0]),
       };
       for (let l = 0; l < L; l++) {
@@ -520,7 +571,7 @@ class Runtime implements ModelRuntime {
    * Near-tie rows are redone by greedy().
    */
   private async greedyDraft(images: Float32Array[], deltas: (Float32Array | undefined)[], drafts: number[][], maxNew: number,
-                            { draftStats: stats, nearTie = NEAR_TIE, lookupTokens = LOOKUP_TOKENS, deltaScope = "image" }: CaptionOptions): Promise<number[][]> {
+                            { draftStats: stats, nearTie = NEAR_TIE, lookupTokens = LOOKUP_TOKENS, deltaScope = "image" }: CaptionOptions, scales: (Float32Array | undefined)[] = []): Promise<number[][]> {
     const { hidden: H, vocab: V, layers: L, ffn: D, promptLength: T0 } = this.geo;
     const eos = this.manifest.eosId;
     const B = images.length;
@@ -530,7 +581,7 @@ class Runtime implements ModelRuntime {
     const padded = drafts.map((d, b) => [...d.slice(0, fed[b]), ...new Array<number>(N - fed[b]).fill(eos)]);
     await this.embedTokens([eos, ...padded.flat()]);
     const fetch = ["logits", ...this.presentNames()];
-    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images, padded), B, deltas, false, deltaScope), fetch);
+    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images, padded), B, deltas, false, deltaScope, scales), fetch);
     const Tv = T0 + N;
     const out: number[][] = images.map(() => []);
     const tied: number[] = [];
@@ -578,6 +629,7 @@ class Runtime implements ModelRuntime {
         position_ids: i64(pid, [n, k]),
         delta_mask: f32(new Float32Array(n * k), [n, k]),
         ffn_delta: f32(new Float32Array(n * L * D), [n, L, D]),
+        ...this.scaleFeed(n),
         tap_positions: i64(new BigInt64Array(0), [0]),
       };
       for (let l = 0; l < L; l++) {
@@ -609,10 +661,62 @@ class Runtime implements ModelRuntime {
 
     if (tied.length) {
       if (stats) stats.ties += tied.length;
-      const redo = await this.greedy(tied.map((b) => images[b]), tied.map((b) => deltas[b]), maxNew, { deltaScope });
+      const redo = await this.greedy(tied.map((b) => images[b]), tied.map((b) => deltas[b]), maxNew, { deltaScope }, tied.map((b) => scales[b]));
       tied.forEach((b, k) => (out[b] = redo[k]));
     }
     return out;
+  }
+
+  // ------------------------------------------------------------------------------ teacher-forced target
+
+  async target(items: TargetItem[], { deltaScope = "image", tap = false }: { deltaScope?: DeltaScope; tap?: boolean } = {}): Promise<TargetResult[]> {
+    this.checkItems(items, "target", Math.min(items.length, this.maxBatch));
+    items.forEach((it, k) => {
+      if (!Array.isArray(it.captionIds)) throw new ModelError("bad-token", `captionIds of item ${k}`, "must be an array of token ids");
+      it.captionIds.forEach((id, j) => this.checkToken(id, `captionIds of item ${k}, token ${j}`));
+      this.checkToken(it.targetId, `targetId of item ${k}`);
+      if (this.geo.promptLength + it.captionIds.length > this.manifest.maxPositions) {
+        throw new ModelError("bad-item", `captionIds of item ${k}`, `sequence of ${this.geo.promptLength + it.captionIds.length} exceeds the model's ${this.manifest.maxPositions} positions`);
+      }
+    });
+    return this.exclusive(async () => {
+      const embeds = await this.imageEmbedsOf(items);
+      const { vocab: V, promptLength: T0 } = this.geo;
+      const eos = this.manifest.eosId;
+      await this.embedTokens([eos, ...items.flatMap((it) => it.captionIds)]);
+      const out: TargetResult[] = [];
+      for (let i = 0; i < items.length; i += this.maxBatch) {
+        const part = items.slice(i, i + this.maxBatch);
+        // Right-padded to the longest prefix: causal attention keeps padding out of earlier positions.
+        const N = Math.max(...part.map((it) => it.captionIds.length));
+        const padded = part.map((it) => [...it.captionIds, ...new Array<number>(N - it.captionIds.length).fill(eos)]);
+        const T = T0 + N;
+        const feeds = this.prefillFeeds(this.promptEmbeds(embeds.slice(i, i + this.maxBatch), padded), part.length, part.map((it) => it.delta), false, deltaScope, part.map((it) => it.scale));
+        // Taps are per call, not per row: the rows' predicting positions, each row reads its own.
+        const at = [...new Set(part.map((it) => T0 - 1 + it.captionIds.length))];
+        if (tap) feeds.tap_positions = i64(BigInt64Array.from(at, BigInt), [at.length]);
+        const res = await this.s.decoder.run(feeds, tap ? ["logits", "ffn_act"] : ["logits"]);
+        const logits = f32Data(res.logits);
+        const { layers: L, ffn: D } = this.geo;
+        part.forEach((it, b) => {
+          const off = (b * T + T0 - 1 + it.captionIds.length) * V;
+          let max = -Infinity;
+          for (let v = 0; v < V; v++) max = Math.max(max, logits[off + v]);
+          let sum = 0;
+          for (let v = 0; v < V; v++) sum += Math.exp(logits[off + v] - max);
+          const z = logits[off + it.targetId];
+          const r: TargetResult = { z, logp: z - max - Math.log(sum) };
+          if (tap) {
+            const acts = f32Data(res.ffn_act); // [B,L,taps,D]
+            const j = at.indexOf(T0 - 1 + it.captionIds.length);
+            r.act = new Float32Array(L * D);
+            for (let l = 0; l < L; l++) r.act.set(acts.subarray(((b * L + l) * at.length + j) * D, ((b * L + l) * at.length + j + 1) * D), l * D);
+          }
+          out.push(r);
+        });
+      }
+      return out;
+    });
   }
 
   // ------------------------------------------------------------------------------ gradient, readout

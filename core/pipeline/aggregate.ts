@@ -9,6 +9,8 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { cachedStep, json, readJson, type PipelineContext } from "./context.js";
 import type { PlanFailure, SweepPlan } from "./plan.js";
 import type { GroupScore, Interpretation, PerturbLevel, SampleRecord, Selection } from "./steps.js";
+import type { AblationResult, LocalisationResult } from "./causal.js";
+import { ablationTable, groundTruthTable, localisationTable } from "../eval/causal.js";
 
 /** Everything the sweep learned about one sample (keys into the store). */
 export interface SampleOutcome {
@@ -20,6 +22,9 @@ export interface SampleOutcome {
   perturbKeys: Record<string, string[]>;
   /** The clean captions (and activation statistics) the sample was evaluated against. */
   cleanKey?: string;
+  /** The causal tests (core/pipeline/causal.ts): deterministic ablation and heatmap localisation. */
+  ablateKey?: string;
+  localiseKey?: string;
   calibration?: CalibrationSummary;
 }
 
@@ -79,6 +84,18 @@ export interface SweepResults {
   interpretations: Interpretation[];
   examples: { concept: string; sampleId: string; method: Method; sigma: number; caption: string }[];
   failures: PlanFailure[];
+  /** The causal tests (docs/METHOD.md "Causal tests"); absent in results from before them. */
+  causal?: CausalResults;
+}
+
+export interface CausalResults {
+  ablation: Record<string, number | string>[];
+  groundTruth: Record<string, number | string>[];
+  localisation: Record<string, number | string>[];
+  /** Per sample: each group's IoU / pointing and the report heatmap's, and the ablation's skip reason or ground-truth cost. */
+  samples: { sampleId: string; concept: string; heatmap: { iou: number; pointing: number } | null; groups: { group: string; iou: number; pointing: number }[]; skipped?: string; groundTruth?: { neurons: number; seconds: number } | { skipped: string }; seconds?: number }[];
+  /** Why ablation was not measured (one line per distinct reason, with its sample count). */
+  skipped: string[];
 }
 
 const mean = meanDefined;
@@ -186,6 +203,33 @@ function captionsParquet(rows: CaptionRow[]): Uint8Array {
   }));
 }
 
+/** The causal tables from the samples' ablation and localisation steps (none: undefined). */
+async function causalResults(ctx: PipelineContext, spec: AggregateSpec, outcomes: SampleOutcome[]): Promise<CausalResults | undefined> {
+  const abl = (await Promise.all(outcomes.map((o) => (o.ablateKey ? readJson<AblationResult>(ctx, o.ablateKey, "ablate.json") : undefined)))).filter((x): x is AblationResult => !!x);
+  const loc = (await Promise.all(outcomes.map((o) => (o.localiseKey ? readJson<LocalisationResult>(ctx, o.localiseKey, "localise.json") : undefined)))).filter((x): x is LocalisationResult => !!x);
+  if (!abl.length && !loc.length) return undefined;
+  const opts = spec.eval.bootstrap;
+  const methods = [...spec.methods];
+  const reasons = new Map<string, number>();
+  for (const a of abl) if (a.skipped) reasons.set(a.skipped, (reasons.get(a.skipped) ?? 0) + 1);
+  for (const a of abl) if (a.groundTruth && "skipped" in a.groundTruth) reasons.set(`ground truth ${a.groundTruth.skipped}`, (reasons.get(`ground truth ${a.groundTruth.skipped}`) ?? 0) + 1);
+  const ids = [...new Set([...loc.map((l) => l.sampleId), ...abl.map((a) => a.sampleId)])];
+  return {
+    ablation: ablationTable(abl, methods, opts),
+    groundTruth: groundTruthTable(abl, methods, opts),
+    localisation: localisationTable(loc, methods, opts),
+    samples: ids.map((id) => {
+      const l = loc.find((x) => x.sampleId === id), a = abl.find((x) => x.sampleId === id);
+      return {
+        sampleId: id, concept: (l ?? a)!.concept, heatmap: l?.heatmap ?? null, groups: (l?.groups ?? []).map((g) => ({ group: g.group, iou: g.iou, pointing: g.pointing })),
+        ...(a?.skipped ? { skipped: a.skipped } : {}), ...(a?.seconds !== undefined ? { seconds: a.seconds } : {}),
+        ...(a?.groundTruth ? { groundTruth: "skipped" in a.groundTruth ? a.groundTruth : { neurons: a.groundTruth.neurons, seconds: a.groundTruth.seconds } } : {}),
+      };
+    }),
+    skipped: [...reasons].map(([r, n]) => `${r} (${n} sample${n === 1 ? "" : "s"})`),
+  };
+}
+
 /** Aggregate every sample's outcome into the sweep's result files. */
 export async function aggregateSweep(ctx: PipelineContext, plan: SweepPlan, spec: AggregateSpec, outcomes: SampleOutcome[], failures: PlanFailure[], layersCount: number, encoder: Record<string, unknown> | null): Promise<string> {
   const evaluation = { sets: spec.eval.sets, bootstrap: { ...spec.eval.bootstrap, level: 0.95 } };
@@ -214,6 +258,7 @@ export async function aggregateSweep(ctx: PipelineContext, plan: SweepPlan, spec
       }
     }
     const captions = await captionRows(ctx, plan, outcomes, records, selections);
+    const causal = await causalResults(ctx, spec, outcomes);
     const results: SweepResults = {
       sweepId: plan.sweepId, bundle: plan.bundle, dataset: plan.dataset, encoder,
       concepts: plan.concepts, methods: spec.methods, levels, evaluation,
@@ -223,6 +268,7 @@ export async function aggregateSweep(ctx: PipelineContext, plan: SweepPlan, spec
       samples: records.map((r, k) => ({ sampleId: r.sample.id, concept: r.sample.concept, status: r.status, reasons: r.reasons, details: r.details, caption: r.caption, inpaintedCaption: r.inpaintedCaption, target: r.target?.word, inpaintKey: r.inpaintKey, heatmapKey: outcomes[k].interpretKey })),
       interpretations, examples,
       failures: [...plan.failures, ...failures],
+      ...(causal ? { causal } : {}),
     };
     return {
       "results.json": json(results),
@@ -236,6 +282,7 @@ export async function aggregateSweep(ctx: PipelineContext, plan: SweepPlan, spec
       "examples.csv": toCsv(examples),
       "captions.csv": toCsv(captions),
       "captions.parquet": captionsParquet(captions),
+      ...(causal ? { "ablation.csv": toCsv(causal.ablation), "groundtruth.csv": toCsv(causal.groundTruth), "localisation.csv": toCsv(causal.localisation) } : {}),
       "failures.json": json(results.failures),
     };
   });

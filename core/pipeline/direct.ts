@@ -8,6 +8,7 @@ import { calibrateConcept, type CalibrationResult } from "./calibrate.js";
 import type { PipelineContext } from "./context.js";
 import { planSweep, type PlanFailure, type SampleRef, type SweepPlan } from "./plan.js";
 import { writeLatest, writeSweepSpec } from "./records.js";
+import { ablateSample, localiseSample } from "./causal.js";
 import { captionImages, checkSample, evaluationImages, identifySample, inpaintSample, interpretSample, perturbGroup, scoreGroup, selectNeurons } from "./steps.js";
 
 /**
@@ -35,6 +36,10 @@ export async function runSample(ctx: PipelineContext, plan: SweepPlan, spec: Swe
     const keys = await perturbGroup(ctx, plan, spec, record, identifyKey, group, images, cleanKey);
     outcome.perturbKeys[group.name] = keys;
     outcome.scoreKeys.push((await scoreGroup(ctx, spec, record, group, images, keys, cleanKey)).key);
+  }
+  if (spec.causal.enabled) {
+    outcome.localiseKey = (await localiseSample(ctx, plan, record, identifyKey, selectionKey)).key;
+    outcome.ablateKey = (await ablateSample(ctx, plan, spec, record, identifyKey, selectionKey, images, cleanKey)).key;
   }
   return outcome;
 }
