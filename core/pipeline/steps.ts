@@ -9,7 +9,7 @@ import { objectMask, teleaInpainter } from "../image/inpaint.js";
 import { renderHeatmap } from "../image/heatmap.js";
 import { type LayerTensor, type ScoredNeuron } from "../method/tensor.js";
 import { activationDrop, gradcam, twoStage } from "../method/two-stage.js";
-import { pan, schwettmann } from "../method/baselines.js";
+import { pan, panAtPosition, schwettmann } from "../method/baselines.js";
 import { noiseDelta } from "../method/noise.js";
 import { randomGroup } from "../method/random.js";
 import { decodeNeuron, heatmapValues, targetContribution } from "../method/decode.js";
@@ -17,6 +17,13 @@ import { evaluationSets, meanDefined, selectivity, setScores, type EvalSets, typ
 import { bleu, rouge1F, rougeLF } from "../eval/metrics/index.js";
 import { decodeSafetensors, encodeSafetensors } from "../store/index.js";
 import { type Method, type SweepSpec, CONTROL_METHODS, rulesFor } from "../spec.js";
+
+export type PanPosition = "image" | "predicting-token";
+
+function predictingAct(t: IdentifyTensors, record: SampleRecord): Float32Array {
+  if (!t.actPredicting) throw new Error(`${record.sample.id}: pan.position "predicting-token" needs the identify step run with it (no act_predicting tensor)`);
+  return t.actPredicting;
+}
 import type { ThresholdRule } from "../method/thresholds.js";
 import type { ModelRuntime } from "../model/runtime.js";
 import { cachedStep, json, readBytes, readJson, type PipelineContext } from "./context.js";
@@ -157,10 +164,15 @@ export async function checkSample(ctx: PipelineContext, plan: SweepPlan, spec: S
 const tensorEntry = (t: LayerTensor) => ({ dtype: "F32" as const, shape: [...t.dims], data: t.data });
 const asTensor = (e: { shape: number[]; data: unknown }): LayerTensor => ({ data: e.data as Float32Array, dims: e.shape as [number, number, number] });
 
-/** Step 3 (gpu): A(x), A(x~), and z_t's gradient wrt A(x) at the image positions; Pan's c[l,i]. */
-export async function identifySample(ctx: PipelineContext, plan: SweepPlan, record: SampleRecord): Promise<string> {
+/**
+ * Step 3 (gpu): A(x), A(x~), and z_t's gradient wrt A(x) at the image positions; Pan's c[l,i];
+ * with `panPosition: "predicting-token"` also A at the text position that predicts t (Pan et al.'s own).
+ */
+export async function identifySample(ctx: PipelineContext, plan: SweepPlan, record: SampleRecord, opts: { panPosition?: PanPosition } = {}): Promise<string> {
   if (!record.target) throw new Error(`${record.sample.id}: no target token (sample was rejected)`);
-  const inputs = { ...identity(plan), sample: record.sample, inpaint: record.inpaintKey, captionIds: record.captionIds, target: record.target };
+  const predicting = opts.panPosition === "predicting-token";
+  // The key gains a field only when it is asked for, so existing identify steps stay valid.
+  const inputs = { ...identity(plan), sample: record.sample, inpaint: record.inpaintKey, captionIds: record.captionIds, target: record.target, ...(predicting ? { panPosition: opts.panPosition } : {}) };
   return cachedStep(ctx, "identify", inputs, async () => {
     const model = await ctx.model();
     const inpainted = await loadImage(await readBytes(ctx, record.inpaintKey, "inpainted.png"));
@@ -169,21 +181,33 @@ export async function identifySample(ctx: PipelineContext, plan: SweepPlan, reco
     const [actInp] = await model.activate([pxInp]);
     const g = await model.gradient(px, record.captionIds.slice(0, record.target!.position), record.target!.tokenId);
     const contribution = targetContribution(await model.readout(), record.target!.tokenId);
+    const extra: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }> = {};
+    if (predicting) {
+      const [r] = await model.target([{ pixels: px, captionIds: record.captionIds.slice(0, record.target!.position), targetId: record.target!.tokenId }], { tap: true });
+      extra.act_predicting = { dtype: "F32", shape: [model.manifest.layers, model.manifest.ffnDim], data: r.act! };
+    }
     return {
       "tensors.safetensors": encodeSafetensors({
         act: tensorEntry(g.act), act_inpainted: tensorEntry(actInp), grad: tensorEntry(g.grad),
-        contribution: { dtype: "F32", shape: [contribution.length], data: contribution },
+        contribution: { dtype: "F32", shape: [contribution.length], data: contribution }, ...extra,
       }),
       "identify.json": json({ z: g.z, target: record.target }),
     };
   });
 }
 
-export interface IdentifyTensors { act: LayerTensor; actInpainted: LayerTensor; grad: LayerTensor; contribution: Float32Array }
+export interface IdentifyTensors {
+  act: LayerTensor; actInpainted: LayerTensor; grad: LayerTensor; contribution: Float32Array;
+  /** A [L*D] at the position that predicts t (identify with panPosition "predicting-token"). */
+  actPredicting?: Float32Array;
+}
 
 export async function readIdentify(ctx: PipelineContext, key: string): Promise<IdentifyTensors> {
   const { tensors } = decodeSafetensors(await readBytes(ctx, key, "tensors.safetensors"));
-  return { act: asTensor(tensors.act), actInpainted: asTensor(tensors.act_inpainted), grad: asTensor(tensors.grad), contribution: tensors.contribution.data as Float32Array };
+  return {
+    act: asTensor(tensors.act), actInpainted: asTensor(tensors.act_inpainted), grad: asTensor(tensors.grad), contribution: tensors.contribution.data as Float32Array,
+    ...(tensors.act_predicting ? { actPredicting: tensors.act_predicting.data as Float32Array } : {}),
+  };
 }
 
 // ------------------------------------------------------------------------------------- select
@@ -209,7 +233,8 @@ export interface Selection {
 export async function selectNeurons(ctx: PipelineContext, spec: SweepSpec, record: SampleRecord, identifyKey: string, rules?: { act: ThresholdRule; grad: ThresholdRule }): Promise<{ key: string; selection: Selection }> {
   const r = rules ?? rulesFor(spec.thresholds, record.sample.concept);
   const controls = spec.methods.some((m) => CONTROL_METHODS.includes(m)) ? { randomGroups: spec.randomGroups, seed: spec.seed } : null;
-  const inputs = { identify: identifyKey, rules: r, aggregate: spec.aggregate, methods: spec.methods, baselineK: spec.baselineK, schwettmann: spec.schwettmann, controls };
+  const panPosition = spec.pan?.position ?? "image";
+  const inputs = { identify: identifyKey, rules: r, aggregate: spec.aggregate, methods: spec.methods, baselineK: spec.baselineK, schwettmann: spec.schwettmann, controls, ...(panPosition !== "image" ? { panPosition } : {}) };
   const key = await cachedStep(ctx, "select", inputs, async () => {
     const t = await readIdentify(ctx, identifyKey);
     const drop = activationDrop(t.act, t.actInpainted, spec.aggregate);
@@ -227,6 +252,7 @@ export async function selectNeurons(ctx: PipelineContext, spec: SweepSpec, recor
       }
       const neurons = method === "two-stage" ? ts.selected
         : method === "schwettmann" ? schwettmann(t.act, t.grad, k, spec.schwettmann.aggregate, spec.schwettmann.pairsPerImage)
+        : panPosition === "predicting-token" ? panAtPosition(predictingAct(t, record), t.contribution, k, layers, width)
         : pan(t.act, t.contribution, k);
       return [{ method, name: method, neurons }];
     });
