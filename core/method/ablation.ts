@@ -40,6 +40,8 @@ export interface RankingInputs {
   aggregate: Aggregate;
   /** The two-stage group (N_k, best first): it heads the two-stage ranking. */
   twoStage: readonly Neuron[];
+  /** A [L*D] at the position that predicts t, when Pan's score reads it (`pan.position`). */
+  panAct?: Float32Array;
 }
 
 /** Flat indices best first, from a score per neuron (ties by index). */
@@ -61,7 +63,7 @@ export function fullRanking(method: string, t: RankingInputs, seedKey: string): 
   }
   if (method === "schwettmann") return order(reducePositions(t.act.dims, "mean", (j) => t.act.data[j] * t.grad.data[j]));
   if (method === "pan") {
-    const m = reducePositions(t.act.dims, "mean", (j) => t.act.data[j]);
+    const m = t.panAct ?? reducePositions(t.act.dims, "mean", (j) => t.act.data[j]);
     return order(m.map((v, k) => v * t.contribution[k]));
   }
   // A control: every neuron in a seeded random order.

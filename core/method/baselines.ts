@@ -33,7 +33,7 @@ export function schwettmann(act: LayerTensor, grad: LayerTensor, k: number, aggr
  * Pan et al. 2024: S[l,i] = mean_p A[l,p,i] · c[l,i], with c[l,i] = W_out[l][:, i] · W_U[t] the
  * neuron's direct contribution to t's logit (raw: no final norm, no softmax).
  * `contribution` is [L*D]. The mean runs over the image patches, as for the other methods (Pan's
- * own variant reads the text position that predicts t; no sweep uses it).
+ * own variant reads the text position that predicts t: panAtPosition, `pan.position`).
  */
 export function pan(act: LayerTensor, contribution: Float32Array, k: number): ScoredNeuron[] {
   const [L, , D] = act.dims;
@@ -43,4 +43,13 @@ export function pan(act: LayerTensor, contribution: Float32Array, k: number): Sc
   for (let j = 0; j < scores.length; j++) scores[j] = meanAct[j] * contribution[j];
   const s: NeuronScores = { scores, layers: L, width: D };
   return topK(s, k);
+}
+
+/**
+ * Pan et al. 2024 as their paper reads it: S[l,i] = A[l,i] · c[l,i] with A taken at the text
+ * position that predicts t (`act` [L*D]), not at the image patches.
+ */
+export function panAtPosition(act: Float32Array, contribution: Float32Array, k: number, layers: number, width: number): ScoredNeuron[] {
+  if (act.length !== layers * width || contribution.length !== layers * width) throw new RangeError(`pan: ${act.length} activations and ${contribution.length} contributions, expected ${layers * width}`);
+  return topK({ scores: act.map((a, j) => a * contribution[j]), layers, width }, k);
 }

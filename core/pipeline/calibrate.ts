@@ -23,7 +23,7 @@ export async function calibrateConcept(ctx: PipelineContext, plan: SweepPlan, sp
   for (const sample of cal.samples.filter((s) => s.concept === concept)) {
     const inpaint = await inpaintSample(ctx, plan, spec, sample, cal.instances);
     const { record } = await checkSample(ctx, plan, spec, sample, inpaint);
-    if (record.status === "accepted") prepared.push({ record, identifyKey: await identifySample(ctx, plan, record) });
+    if (record.status === "accepted") prepared.push({ record, identifyKey: await identifySample(ctx, plan, record, { panPosition: spec.pan.position }) });
   }
   const images = await evaluationImages(ctx, plan, spec, concept, cleanCalibrationKey, cal.images);
   const grid: CalibrationSummary["grid"] = [];

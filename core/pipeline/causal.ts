@@ -38,7 +38,7 @@ export interface LocalisationResult {
 
 /** Step (cpu): IoU at the 95th percentile and the pointing game for every group's top-5 heatmap. */
 export async function localiseSample(ctx: PipelineContext, plan: SweepPlan, record: SampleRecord, identifyKey: string, selectionKey: string): Promise<{ key: string; result: LocalisationResult }> {
-  const inputs = { ...identity(plan), sample: record.sample, identify: identifyKey, selection: selectionKey, q: 0.95 };
+  const inputs = { ...identity(plan), sample: record.sample.id, annotation: record.sample.annotationId, identify: identifyKey, selection: selectionKey, q: 0.95 };
   const key = await cachedStep(ctx, "localise", inputs, async () => {
     const sel = await readJson<Selection>(ctx, selectionKey, "selection.json");
     const { act } = await readIdentify(ctx, identifyKey);
@@ -209,7 +209,7 @@ async function ablate(ctx: PipelineContext, model: ModelRuntime, plan: SweepPlan
   // The curve: each method's ranking cut at k = 1, 2, 4, … 4·|N_k|, and as many uniform random groups per k.
   const t = await readIdentify(ctx, identifyKey);
   const twoStage = sel.groups.find((g) => g.method === "two-stage")?.neurons ?? [];
-  const rankIn = { ...t, aggregate: spec.aggregate, twoStage };
+  const rankIn = { ...t, aggregate: spec.aggregate, twoStage, panAct: spec.pan.position === "predicting-token" ? t.actPredicting : undefined };
   const rankings = new Map<string, number[]>();
   for (const g of sel.groups) {
     if (CONTROL_METHODS.includes(g.method)) {

@@ -26,7 +26,7 @@ export async function runSample(ctx: PipelineContext, plan: SweepPlan, spec: Swe
   const outcome: SampleOutcome = { sampleKey, scoreKeys: [], perturbKeys: {}, calibration: calibration?.summary };
   if (record.status === "accepted") outcome.cleanKey = cleanKey;
   if (record.status !== "accepted") return outcome;
-  const identifyKey = await identifySample(ctx, plan, record);
+  const identifyKey = await identifySample(ctx, plan, record, { panPosition: spec.pan.position });
   const rules = calibration?.rules ?? rulesFor(spec.thresholds, sample.concept);
   const { key: selectionKey, selection } = await selectNeurons(ctx, spec, record, identifyKey, rules);
   outcome.selectionKey = selectionKey;
