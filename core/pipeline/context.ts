@@ -16,8 +16,8 @@ export interface PipelineContext {
   bertScorer(): Promise<BertScorerLike>;
   /** Progress from inside long steps (activities forward it as heartbeat details). */
   progress?(detail: { step: string; done: number; total: number }): void;
-  /** Told about every step: computed now, or found finished in the store. */
-  onStep?(event: { step: string; key: string; reused: boolean }): void;
+  /** Told about every step: computed now, or found finished in the store, with the inputs its key hashes. */
+  onStep?(event: { step: string; key: string; reused: boolean; inputs?: unknown }): void;
 }
 
 /** Steps computed now vs found finished in the store (resume accounting of an activity or sweep). */
@@ -35,12 +35,12 @@ export type Files = Record<string, Uint8Array | string>;
 export async function cachedStep(ctx: PipelineContext, step: string, inputs: unknown, compute: () => Promise<Files>, meta: Record<string, unknown> = {}): Promise<string> {
   const key = stepKey(step, inputs);
   if (await isComplete(ctx.store, key)) {
-    ctx.onStep?.({ step, key, reused: true });
+    ctx.onStep?.({ step, key, reused: true, inputs });
     return key;
   }
   const files = await compute();
   await writeStep(ctx.store, key, files, { step, ...meta });
-  ctx.onStep?.({ step, key, reused: false });
+  ctx.onStep?.({ step, key, reused: false, inputs });
   return key;
 }
 

@@ -7,6 +7,7 @@ import { conceptOfCategory, imageInside, loadCoco, type CocoDataset } from "../d
 import { cocoCategory, CONCEPTS } from "../data/concepts.js";
 import { sampleCandidates } from "../data/select.js";
 import { DataError } from "../data/errors.js";
+import { datasetIdentity } from "../data/identity.js";
 import { isBadInput, type ItemFailure } from "../errors.js";
 import { loadImage } from "../image/io.js";
 import { safeSegment } from "../store/index.js";
@@ -127,12 +128,14 @@ async function dropUndecodable(samples: SampleRef[], images: EvalImage[], failur
 /** Build (or reuse) the plan of a sweep. Unknown concepts become recorded failures, not a crash. */
 export async function planSweep(ctx: PipelineContext, sweepId: string, spec: SweepSpec): Promise<{ key: string; plan: SweepPlan }> {
   const ds = await resolveDataset(spec);
-  const instancesBytes = await readFile(ds.instances);
   const bundleDir = resolve(spec.bundle);
   const bundleJson = await readFile(join(bundleDir, "bundle.json")).catch(() => {
     throw new DataError(bundleDir, "not a model bundle (no bundle.json)");
   });
-  const inputs = { sweepId, spec, dataset: sha256(instancesBytes), bundle: sha256(bundleJson) };
+  // Path-free: the data and the bundle by content, the spec without where they lie.
+  const splits = [ds.split, ...(ds.calibrationSplit ? [ds.calibrationSplit] : [])].map((s) => ({ instances: join(ds.dir, "annotations", `instances_${s}.json`), imageDir: join(ds.dir, s) }));
+  const located = { bundle: undefined, dataset: { ...spec.dataset, dir: undefined } };
+  const inputs = { sweepId, spec: { ...spec, ...located }, dataset: (await datasetIdentity(ds.dir, splits)).sha256, bundle: sha256(bundleJson) };
   const key = await cachedStep(ctx, `sweeps/${safeSegment(sweepId)}/plan`, inputs, async () => {
     const coco = await loadCoco({ instancesPath: ds.instances, captionsPath: ds.captions });
     const failures: PlanFailure[] = [];

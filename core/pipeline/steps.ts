@@ -2,6 +2,7 @@
 // Temporal activity wraps and the direct runner calls in a loop. Inputs are small JSON; outputs
 // are store keys; tensors stay in the store as safetensors.
 import { loadCoco } from "../data/coco.js";
+import { relativeName } from "../data/identity.js";
 import { checkCaptions, checkOverlap, otherMasks, type ConstraintResult } from "../data/select.js";
 import { mentions, words } from "../data/concepts.js";
 import { encodePng, loadImage } from "../image/io.js";
@@ -31,6 +32,10 @@ import type { EvalImage, SampleRef, SweepPlan } from "./plan.js";
 
 /** Dataset + model identity: part of every step key, so a new bundle or dataset recomputes. */
 const identity = (plan: SweepPlan) => ({ dataset: plan.dataset.sha256, bundle: plan.bundle.sha256 });
+/** A file as its name under the dataset root: no step key holds an absolute path (the same data elsewhere, same keys). */
+const located = (plan: SweepPlan, file: string) => relativeName(plan.dataset.dir, file);
+/** A sample as it enters a step key (its file by relative name). */
+export const sampleInKey = (plan: SweepPlan, s: SampleRef): SampleRef => ({ ...s, file: located(plan, s.file) });
 
 // ------------------------------------------------------------------------------------ inpaint
 
@@ -38,7 +43,7 @@ export interface InpaintResult { key: string; overlap: ConstraintResult }
 
 /** Step 1 (cpu): object mask (dilated) → Telea inpainting; constraint 3 (mask covers no other object). */
 export async function inpaintSample(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, sample: SampleRef, instances = plan.dataset.instances): Promise<InpaintResult> {
-  const inputs = { ...identity(plan), instances, sample, dilation: spec.maskDilation, radius: spec.inpaintRadius, maxOtherOverlap: spec.maxOtherOverlap };
+  const inputs = { ...identity(plan), instances: located(plan, instances), sample: sampleInKey(plan, sample), dilation: spec.maskDilation, radius: spec.inpaintRadius, maxOtherOverlap: spec.maxOtherOverlap };
   const key = await cachedStep(ctx, "inpaint", inputs, async () => {
     const coco = await loadCoco({ instancesPath: instances });
     const ann = coco.annotation(sample.annotationId);
@@ -67,7 +72,7 @@ export async function inpaintSample(ctx: PipelineContext, plan: SweepPlan, spec:
  * positions of these images (stats.safetensors): the unit of `noise.unit: "std"`.
  */
 export async function captionImages(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, images: EvalImage[] = plan.evalImages): Promise<string> {
-  const inputs = { ...identity(plan), images: images.map((i) => i.imageId), files: images.map((i) => i.file), maxNewTokens: spec.eval.maxNewTokens, stats: 1 };
+  const inputs = { ...identity(plan), images: images.map((i) => i.imageId), files: images.map((i) => located(plan, i.file)), maxNewTokens: spec.eval.maxNewTokens, stats: 1 };
   return cachedStep(ctx, "captions", inputs, async () => {
     const model = await ctx.model();
     const pixels = await Promise.all(images.map((i) => model.preprocess(i.file)));
@@ -133,7 +138,7 @@ export function tokenPositionOfWord(ids: number[], wordIndex: number, decode: (i
 
 /** Step 2 (gpu): caption x and x~, check the paper's constraints, choose the target token. */
 export async function checkSample(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, sample: SampleRef, inpaint: InpaintResult): Promise<{ key: string; record: SampleRecord }> {
-  const inputs = { ...identity(plan), sample, inpaint: inpaint.key, maxNewTokens: spec.eval.maxNewTokens };
+  const inputs = { ...identity(plan), sample: sampleInKey(plan, sample), inpaint: inpaint.key, maxNewTokens: spec.eval.maxNewTokens };
   const key = await cachedStep(ctx, "sample", inputs, async () => {
     const model = await ctx.model();
     const inpainted = await loadImage(await readBytes(ctx, inpaint.key, "inpainted.png"), `${sample.id} inpainted`);
@@ -172,7 +177,7 @@ export async function identifySample(ctx: PipelineContext, plan: SweepPlan, reco
   if (!record.target) throw new Error(`${record.sample.id}: no target token (sample was rejected)`);
   const predicting = opts.panPosition === "predicting-token";
   // The key gains a field only when it is asked for, so existing identify steps stay valid.
-  const inputs = { ...identity(plan), sample: record.sample, inpaint: record.inpaintKey, captionIds: record.captionIds, target: record.target, ...(predicting ? { panPosition: opts.panPosition } : {}) };
+  const inputs = { ...identity(plan), sample: sampleInKey(plan, record.sample), inpaint: record.inpaintKey, captionIds: record.captionIds, target: record.target, ...(predicting ? { panPosition: opts.panPosition } : {}) };
   return cachedStep(ctx, "identify", inputs, async () => {
     const model = await ctx.model();
     const inpainted = await loadImage(await readBytes(ctx, record.inpaintKey, "inpainted.png"));
