@@ -15,6 +15,7 @@ import { ThresholdRuleSchema } from "../core/method/thresholds.js";
 import { type BertScorerLike, cachedStep, json, type PipelineContext, readJson, type StepStats } from "../core/pipeline/context.js";
 import { planSweep as planStep, type PlanFailure, type SampleRef, type SweepPlan } from "../core/pipeline/plan.js";
 import * as steps from "../core/pipeline/steps.js";
+import * as causal from "../core/pipeline/causal.js";
 import { calibrateConcept as calibrateStep, type CalibrationResult } from "../core/pipeline/calibrate.js";
 import { aggregateSweep as aggregateStep, type SampleOutcome } from "../core/pipeline/aggregate.js";
 import { writeLatest, writeSweepSpec } from "../core/pipeline/records.js";
@@ -49,12 +50,13 @@ const CaptionsInput = z.object({ planKey: Key, spec: Spec, set: z.enum(["eval", 
 const CalibrateInput = z.object({ planKey: Key, spec: Spec, concept: z.string().min(1), cleanKey: Key.optional() });
 const InpaintInput = z.object({ planKey: Key, spec: Spec, sampleId: z.string().min(1) });
 const CheckInput = InpaintInput.extend({ inpaint: z.object({ key: Key, overlap: Overlap }) });
-const IdentifyInput = z.object({ planKey: Key, sampleId: z.string().min(1), sampleKey: Key });
+const IdentifyInput = z.object({ planKey: Key, sampleId: z.string().min(1), sampleKey: Key, panPosition: z.enum(["image", "predicting-token"]).optional() });
 const SelectInput = z.object({ spec: Spec, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, rules: Rules.optional() });
 const InterpretInput = z.object({ planKey: Key, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, selectionKey: Key });
 const GroupInput = z.object({ planKey: Key, spec: Spec, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, selectionKey: Key, group: z.string().min(1) });
 const PerturbInput = GroupInput.extend({ cleanKey: Key });
 const ScoreInput = GroupInput.extend({ perturbKeys: z.array(Key).min(1), cleanKey: Key });
+const CausalInput = z.object({ planKey: Key, spec: Spec, sampleId: z.string().min(1), sampleKey: Key, identifyKey: Key, selectionKey: Key, cleanKey: Key });
 const Outcome = z.object({
   sampleKey: Key,
   selectionKey: Key.optional(),
@@ -63,6 +65,8 @@ const Outcome = z.object({
   cleanKey: Key.optional(),
   perturbKeys: z.record(z.string(), z.array(Key)),
   calibration: z.unknown().optional(),
+  ablateKey: Key.optional(),
+  localiseKey: Key.optional(),
 });
 const Failure: z.ZodType<ItemFailure> = z.object({ item: z.string(), reason: z.string() });
 /** A list of outcomes a bounded concept-workflow run stored (saveOutcomes), in place of the outcomes. */
@@ -275,7 +279,7 @@ export function createSweepActivities(deps: SweepActivityDeps) {
       const input = parse(IdentifyInput, raw, "identifySample");
       return run(`sample ${input.sampleId}`, await bundleOf(input.planKey), async (ctx) => {
         const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
-        return { identifyKey: await steps.identifySample(ctx, await plan(ctx, input.planKey), record) };
+        return { identifyKey: await steps.identifySample(ctx, await plan(ctx, input.planKey), record, { panPosition: input.panPosition }) };
       });
     },
 
@@ -300,6 +304,27 @@ export function createSweepActivities(deps: SweepActivityDeps) {
         return { perturbKeys };
       });
     },
+
+    /** Heatmap localisation of every group (pure: stored tensors, the image and its mask). */
+    async localiseSample(raw: z.input<typeof CausalInput>) {
+      const input = parse(CausalInput, raw, "localiseSample");
+      return run(`sample ${input.sampleId}`, undefined, async (ctx) => {
+        const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
+        return { localiseKey: (await causal.localiseSample(ctx, await plan(ctx, input.planKey), record, input.identifyKey, input.selectionKey)).key };
+      });
+    },
+
+    /** Deterministic ablation: groups, curve, captions under ablation, ground truth (skipped without ffn_scale). */
+    async ablateSample(raw: z.input<typeof CausalInput>) {
+      const input = parse(CausalInput, raw, "ablateSample");
+      return run(`sample ${input.sampleId}`, await bundleOf(input.planKey), async (ctx) => {
+        const p = await plan(ctx, input.planKey);
+        const spec = parseSpec(input.spec);
+        const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
+        const images = await steps.evaluationImages(ctx, p, spec, record.sample.concept, input.cleanKey);
+        return { ablateKey: (await causal.ablateSample(ctx, p, spec, record, input.identifyKey, input.selectionKey, images, input.cleanKey)).key };
+      });
+    },
   };
 }
 
@@ -312,8 +337,8 @@ async function expandOutcomes(ctx: PipelineContext, parts: z.infer<typeof Aggreg
 export type SweepActivities = ReturnType<typeof createSweepActivities>;
 
 /** Activities served on the cpu queue (no model) and on the model queue. */
-export const CPU_ACTIVITIES = ["planSweep", "inpaintSample", "selectNeurons", "scoreGroup", "saveOutcomes", "aggregateSweep", "reportSweep"] as const satisfies readonly (keyof SweepActivities)[];
-export const MODEL_ACTIVITIES = ["captionImages", "calibrateConcept", "checkSample", "identifySample", "interpretSample", "perturbGroup"] as const satisfies readonly (keyof SweepActivities)[];
+export const CPU_ACTIVITIES = ["planSweep", "inpaintSample", "selectNeurons", "scoreGroup", "saveOutcomes", "aggregateSweep", "reportSweep", "localiseSample"] as const satisfies readonly (keyof SweepActivities)[];
+export const MODEL_ACTIVITIES = ["captionImages", "calibrateConcept", "checkSample", "identifySample", "interpretSample", "perturbGroup", "ablateSample"] as const satisfies readonly (keyof SweepActivities)[];
 
 export type CpuSweepActivities = Pick<SweepActivities, (typeof CPU_ACTIVITIES)[number]>;
 export type ModelSweepActivities = Pick<SweepActivities, (typeof MODEL_ACTIVITIES)[number]>;

@@ -34,6 +34,7 @@ export interface ConceptWorkflowInput {
 }
 
 export const BOUNDED_HISTORY = "bounded-history";
+export const CAUSAL_TESTS = "causal-tests";
 /** ≈ 120 events a sample with 9 groups: 40 samples keep a run near 5,000 events, under the 10,240 warning. */
 export const SAMPLES_PER_RUN = 40;
 
@@ -113,7 +114,8 @@ async function runSample(acts: ReturnType<typeof sweepActivities>, t: ConceptTra
   t.expect("identify", 1);
   t.expect("select", 1);
   t.expect("interpret", 1);
-  const { identifyKey } = t.done("identify", await gpu.identifySample({ planKey, sampleId, sampleKey }));
+  const panPosition = spec.pan?.position === "predicting-token" ? { panPosition: spec.pan.position } : {};
+  const { identifyKey } = t.done("identify", await gpu.identifySample({ planKey, sampleId, sampleKey, ...panPosition }));
   const sel = t.done("select", await cpu.selectNeurons({ spec, sampleId, sampleKey, identifyKey, rules: calibration?.rules }));
   // One group per method, several per control method (`random-0` …).
   t.expect("perturb", sel.groups.length);
@@ -136,5 +138,16 @@ async function runSample(acts: ReturnType<typeof sweepActivities>, t: ConceptTra
     outcome.perturbKeys[g.name] = groups[k].perturbKeys;
     outcome.scoreKeys.push(groups[k].scoreKey);
   });
+  // The causal tests (histories from before the patch never ran them).
+  if (spec.causal?.enabled && patched(CAUSAL_TESTS)) {
+    t.expect("causal", 2);
+    const ref = { planKey, spec, sampleId, sampleKey, identifyKey, selectionKey, cleanKey: input.cleanKey };
+    const [loc, abl] = await Promise.all([
+      cpu.localiseSample(ref).then((r) => t.done("causal", r)),
+      acts.long("ablateSample", `ablation: ${sampleId}`, ref).then((r) => t.done("causal", r)),
+    ]);
+    outcome.localiseKey = loc.localiseKey;
+    outcome.ablateKey = abl.ablateKey;
+  }
   return outcome;
 }

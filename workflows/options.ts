@@ -45,7 +45,7 @@ export function sweepActivities(queues: TaskQueues, timeouts?: SweepTimeouts) {
   return {
     cpu: proxyActivities<CpuSweepActivities>(activityOptions(queues.cpu, "short", timeouts)),
     gpu: proxyActivities<Model>(activityOptions(queues.gpu, "short", timeouts)),
-    long<K extends "captionImages" | "calibrateConcept" | "perturbGroup">(name: K, summary: string, input: Parameters<Model[K]>[0]): ReturnType<Model[K]> {
+    long<K extends "captionImages" | "calibrateConcept" | "perturbGroup" | "ablateSample">(name: K, summary: string, input: Parameters<Model[K]>[0]): ReturnType<Model[K]> {
       const fn = gpuLong[name] as unknown as { executeWithOptions(o: ActivityOptions, args: unknown[]): ReturnType<Model[K]> };
       return fn.executeWithOptions({ ...longOptions, summary }, [input]);
     },

@@ -16,7 +16,7 @@ export interface Count {
 }
 
 /** The phases of a sweep, in order (the progress bars of `kneuron sweep watch`). */
-export const PHASES = ["plan", "captions", "calibrate", "inpaint", "check", "identify", "select", "interpret", "perturb", "score", "aggregate", "report"] as const;
+export const PHASES = ["plan", "captions", "calibrate", "inpaint", "check", "identify", "select", "interpret", "perturb", "score", "causal", "aggregate", "report"] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface ConceptProgress {
