@@ -22,6 +22,21 @@ describe("workflow determinism", () => {
     expect(files.some((f) => f.startsWith("conceptWorkflow"))).toBe(true);
   });
 
+  it("holds histories from before and after the bounded-history patch (the upgrade the patch keeps safe)", () => {
+    const events = (f: string) => temporal.api.history.v1.History.decode(readFileSync(path.join(dir, f))).events ?? [];
+    const patchedRun = (f: string) => events(f).some((e) => e.markerRecordedEventAttributes?.markerName === "core_patch");
+    const signals = (f: string) => events(f).filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes).length;
+    const concepts = files.filter((f) => f.startsWith("conceptWorkflow"));
+    const before = concepts.filter((f) => f.includes("-prepatch-"));
+    const after = concepts.filter((f) => f.includes("-bounded-"));
+    expect(before.length).toBeGreaterThan(0);
+    expect(after.length).toBeGreaterThan(1);
+    // Before: every step signalled the parent, no patch marker. After: the marker, no signal, runs continued as new.
+    for (const f of before) expect([patchedRun(f), signals(f) > 0], f).toEqual([false, true]);
+    for (const f of after) expect([patchedRun(f), signals(f)], f).toEqual([true, 0]);
+    expect(after.some((f) => events(f).some((e) => e.workflowExecutionContinuedAsNewEventAttributes))).toBe(true);
+  });
+
   it("replays every recorded history with the current workflow code", async () => {
     installRuntime("WARN");
     const histories = files.map((f) => ({ workflowId: f.replace(/\.history\.bin$/, ""), history: temporal.api.history.v1.History.decode(readFileSync(path.join(dir, f))) }));

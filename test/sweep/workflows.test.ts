@@ -6,7 +6,11 @@
  * goes on, a transient error is retried, a cancel ends sweep and concepts CANCELLED, and the
  * `progress` query reports what is running. The steps themselves run for real in sweep.test.ts.
  */
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { temporal } from "@temporalio/proto";
+import { PROJECT_ROOT } from "../../temporal.config.js";
 import { Context } from "@temporalio/activity";
 import { WorkflowFailedError } from "@temporalio/client";
 import { ApplicationFailure, CancelledFailure } from "@temporalio/common";
@@ -153,6 +157,19 @@ async function withWorkers<T>(script: Script, body: (calls: ReturnType<typeof st
 const start = (sweepId: string, mode: "rules" | "auto" = "rules", samplesPerRun?: number) =>
   env.client.workflow.start(sweepWorkflow, { workflowId: sweepId, taskQueue: queues.cpu, args: [{ sweepId, spec: spec(mode), taskQueues: queues, timeouts, samplesPerRun }] });
 
+/**
+ * With KNEURON_RECORD_HISTORIES=1: keep histories (by run) for the replay test. Stub activities,
+ * but the workflows' own code and commands: what determinism is about.
+ */
+async function record(tag: string, runs: [type: string, workflowId: string, runId: string | undefined][]): Promise<void> {
+  if (process.env.KNEURON_RECORD_HISTORIES !== "1") return;
+  for (const [k, [type, id, runId]] of runs.entries()) {
+    const history = await env.client.workflow.getHandle(id, runId).fetchHistory();
+    const file = `${type}-bounded-${tag}-${k}-${id.replace(/\//g, "_")}.history.bin`;
+    writeFileSync(path.join(PROJECT_ROOT, "test", "fixtures", "sweep", file), temporal.api.history.v1.History.encode(history).finish());
+  }
+}
+
 const phaseOf = async (workflowId: string) => (await env.client.workflow.getHandle(workflowId).describe()).typedSearchAttributes.get(PhaseKey);
 
 describe("sweep and concept workflows on a local Temporal, stub activities", () => {
@@ -227,6 +244,7 @@ describe("sweep and concept workflows on a local Temporal, stub activities", () 
     expect(p).toMatchObject({ phase: "done", samples: { done: 2, total: 2 }, phases: { inpaint: { done: 2, total: 2 }, calibrate: { done: 1, total: 1 } } });
     expect(whole.samples).toEqual({ done: 3, total: 3 });
     expect(whole.live).toEqual([]);
+    await record("wf-runs", [["sweepWorkflow", "wf-runs", undefined], ["conceptWorkflow", bear.workflowId, started.continuedExecutionRunId!], ["conceptWorkflow", bear.workflowId, undefined]]);
   });
 
   it("the progress query shows the running sweep; a cancel ends sweep and concepts CANCELLED", async () => {
