@@ -33,7 +33,7 @@ const ResultsShape = z.looseObject({
 });
 
 /** The result files copied beside the page for download. */
-const DOWNLOADS = ["results.json", "table2.csv", "differences.csv", "table3.csv", "table4.csv", "layers.csv", "neurons.csv", "samples.csv", "examples.csv", "captions.csv", "captions.parquet"];
+const DOWNLOADS = ["results.json", "table2.csv", "differences.csv", "table3.csv", "table4.csv", "layers.csv", "neurons.csv", "samples.csv", "examples.csv", "captions.csv", "captions.parquet", "ablation.csv", "groundtruth.csv", "localisation.csv"];
 
 /** Widest image the page shows (2.5× its 136 px display width, for zoom and high-DPI screens). */
 export const THUMB_WIDTH = 384;

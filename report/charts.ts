@@ -80,3 +80,33 @@ export function doseChart(points: DosePoint[], methods: string[], metrics: strin
     },
   } as TopLevelSpec);
 }
+
+/** A point of the ablation curve: one method's (or the random band's) mean drop at group size k, with its 95 % interval. */
+export interface CurvePoint { method: string; k: number; value: number; lo: number; hi: number }
+
+/**
+ * The ablation curve (Schwettmann-style): drop of log p(t) when the first k neurons of each
+ * method's ranking are ablated, k on a log₂ axis; the random groups of each k as a grey band.
+ */
+export function ablationCurveChart(points: CurvePoint[], methods: string[]): Promise<string> {
+  const ks = [...new Set(points.map((p) => p.k))].sort((a, b) => a - b);
+  const x = { field: "k", type: "quantitative", title: "neurons ablated k", scale: { type: "log", base: 2 }, axis: { values: ks, format: "d" } };
+  const color = { field: "method", type: "nominal", title: null, scale: colorScale(methods), sort: methods.map(methodLabel) };
+  const values = points.map((p) => ({ ...p, method: methodLabel(p.method) }));
+  return renderSvg({
+    ...base,
+    data: { values },
+    width: 420,
+    height: 220,
+    layer: [
+      { mark: { type: "errorband", opacity: 0.18 }, encoding: { x, y: { field: "lo", type: "quantitative", title: "drop of log p(t)" }, y2: { field: "hi" }, color } },
+      {
+        mark: { type: "line", point: true, strokeWidth: 1.6 },
+        encoding: {
+          x, y: { field: "value", type: "quantitative" }, color,
+          tooltip: [{ field: "method" }, { field: "k" }, { field: "value", format: ".3f" }, { field: "lo", format: ".3f", title: "95 % lo" }, { field: "hi", format: ".3f", title: "95 % hi" }],
+        },
+      },
+    ],
+  } as TopLevelSpec);
+}

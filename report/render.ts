@@ -6,7 +6,7 @@ import { findMentions } from "../core/data/concepts.js";
 import type { SweepResults, ResultRow } from "../core/pipeline/aggregate.js";
 import type { SweepSpec } from "../core/spec.js";
 import { html, raw, type Html, type Part } from "./html.js";
-import { doseChart, layerChart, methodLabel, methodShort } from "./charts.js";
+import { ablationCurveChart, doseChart, layerChart, methodLabel, methodShort } from "./charts.js";
 import { ciText, estimate, excludesZero, fmt, METRIC_NAMES, type Estimate, type MetricName, pairFinding, sigmaText, storedPairs, TIE_MARGIN } from "./findings.js";
 
 export interface SampleImages {
@@ -306,6 +306,43 @@ ${any ? html`<figure class="chart">${raw(await layerChart(r.layers, r.methods))}
 </section>`;
 }
 
+/** The heatmap's caption, with its localisation (IoU at the 95th percentile, pointing game) when measured. */
+function heatmapLabel(r: SweepResults, sampleId: string): string {
+  const h = r.causal?.samples.find((x) => x.sampleId === sampleId)?.heatmap;
+  return h ? `heatmap, top-5 neurons — IoU ${fmt(h.iou)}, pointing ${h.pointing ? "hit" : "miss"}` : "heatmap, top-5 neurons";
+}
+
+const causalCell = (row: Record<string, number | string>, m: string) => ciCell({ value: row[m] as number, lo: row[`${m}_lo`] as number, hi: row[`${m}_hi`] as number });
+
+/** The causal tests: deterministic ablation (groups and curve), the ground truth, heatmap localisation. */
+async function causalSection(r: SweepResults): Promise<Html> {
+  const c = r.causal;
+  if (!c) return html`<section id="causal"><h2>Causal tests</h2><p class="empty">This sweep ran no causal tests (results from before them, or <code>causal.enabled: false</code>).</p></section>`;
+  const label = (m: unknown) => (m === "heatmap" ? "Report heatmap (top-5 two-stage by drop)" : methodLabel(String(m)));
+  const groups = c.ablation.filter((x) => x.kind === "group");
+  const curve = c.ablation.filter((x) => x.kind === "curve");
+  const chart = curve.length ? await ablationCurveChart(curve.map((x) => ({ method: String(x.method), k: Number(x.k), value: Number(x.drop_logp), lo: Number(x.drop_logp_lo), hi: Number(x.drop_logp_hi) })), [...new Set(curve.map((x) => String(x.method)))]) : "";
+  const heads = (cols: [string, string][]) => html`<thead><tr><th scope="col">Method</th><th scope="col">samples</th>${cols.map(([, h]) => html`<th scope="col">${h}</th>`)}</tr></thead>`;
+  const table = (rows: Record<string, number | string>[], cols: [string, string][], extra?: (x: Record<string, number | string>) => Html) =>
+    html`<div class="scroll"><table class="causal">${heads(cols)}<tbody>${rows.map((x) => html`<tr><th scope="row">${label(x.method)}${extra ? extra(x) : ""}</th><td class="num">${String(x.samples)}</td>${cols.map(([m]) => causalCell(x, m))}</tr>`)}</tbody></table></div>`;
+  const gt = c.samples.flatMap((s) => (s.groundTruth && "seconds" in s.groundTruth ? [s.groundTruth] : []));
+  return html`<section id="causal"><h2>Causal tests</h2>
+<p>Deterministic interventions instead of noise: each group's neurons are set to their mean over the evaluation images' image positions (mean-ablation) at the image positions of x, teacher-forced on caption(x) up to the target token t.
+Every number is the mean over knowledge of the mean over samples (a control's groups averaged within the sample) with its 95 % hierarchical bootstrap interval.</p>
+${c.skipped.length ? html`<ul class="findings">${c.skipped.map((s) => html`<li>${s}</li>`)}</ul>` : ""}
+<h3>Ablation effect on the target</h3>
+${groups.length ? html`<p>Drop of log p(t) and of z<sub>t</sub> when the group is ablated (higher = the group carries more of t), and the captions of the evaluation images under that one ablation, scored like the noise runs.</p>
+${table(groups, [["drop_logp", "Δ log p(t)"], ["drop_z", "Δ z(t)"], ["suppression", "Suppression S"], ["retention", "Retention R"], ["selectivity", "Selectivity"]], (x) => html` <span class="dim">|N| ${fmt(x.k)}</span>`)}` : html`<p class="empty">No ablation was measured.</p>`}
+${chart ? html`<figure class="chart"><figcaption>Ablation curve: the first k neurons of each method's ranking ablated together; grey: random groups of k neurons (the band is their 95 % interval).</figcaption>${raw(chart)}</figure>` : ""}
+<h3>Ground truth: every neuron alone</h3>
+${c.groundTruth.length ? html`<p>For ${String(Math.max(...c.groundTruth.map((x) => Number(x.samples))))} samples, every FFN neuron was ablated alone${gt.length ? ` (${gt[0].neurons} neurons, ${fmt(gt.reduce((a, g) => a + g.seconds, 0) / gt.length)} s per sample)` : ""}. Precision@k: share of the method's group among the k neurons with the largest true effect (k = |N_k|); Spearman ρ: the method's full ranking against the true effects; captured: the group's summed true effect over the true top-k's.</p>
+${table(c.groundTruth, [["precision_at_k", "precision@k"], ["spearman", "Spearman ρ"], ["captured", "captured effect"]])}` : html`<p class="empty">No ground truth was computed.</p>`}
+<h3>Heatmap localisation</h3>
+${c.localisation.length ? html`<p>Each group's top-5 heatmap on x against the object's mask (not dilated): IoU of the hottest 5 % of pixels with the mask, and the pointing game (is the hottest pixel on the object).</p>
+${table(c.localisation, [["iou", "IoU (95th pct.)"], ["pointing", "pointing game"]])}` : html`<p class="empty">No localisation was computed.</p>`}
+</section>`;
+}
+
 function knowledgeSection(inp: ReportInput): Html {
   const r = inp.results;
   const concepts = [...new Set([...r.concepts, ...r.samples.map((s) => s.concept)])];
@@ -323,7 +360,7 @@ function knowledgeSection(inp: ReportInput): Html {
     });
     const missing = inp.missing[s.sampleId] ?? [];
     const title = html`<code>${s.sampleId}</code> <span class="badge ${s.status}">${s.status}</span>${s.target ? html` target token <code>${s.target}</code>` : ""}`;
-    const body = html`<div class="sbody"><div class="imgs">${img(im.original, `original image of ${s.sampleId}`, "original")}${img(im.inpainted, `inpainted image of ${s.sampleId}`, "inpainted")}${img(im.mask, `inpainting mask of ${s.sampleId}`, "mask (dilated)")}${s.heatmapKey || im.heatmap ? img(im.heatmap, `activation heatmap of ${s.sampleId}`, "heatmap, top-5 neurons") : ""}
+    const body = html`<div class="sbody"><div class="imgs">${img(im.original, `original image of ${s.sampleId}`, "original")}${img(im.inpainted, `inpainted image of ${s.sampleId}`, "inpainted")}${img(im.mask, `inpainting mask of ${s.sampleId}`, "mask (dilated)")}${s.heatmapKey || im.heatmap ? img(im.heatmap, `activation heatmap of ${s.sampleId}`, heatmapLabel(r, s.sampleId)) : ""}
 ${missing.length ? html`<p class="dim">${missing.join("; ")}</p>` : ""}</div>
 <div class="stext">
 ${decoded.length ? html`<table class="dec"><caption>Decoded neurons: top-5 tokens of W<sub>U</sub> · W<sub>out</sub> row, for each method's top-5 neurons (layer.index)</caption><tbody>${decoded}</tbody></table>` : ""}
@@ -438,7 +475,7 @@ const cspHash = (s: string) => `'sha256-${createHash("sha256").update(s).digest(
 
 export async function renderReport(inp: ReportInput): Promise<string> {
   const r = inp.results;
-  const sections = [summarySection(r), setupSection(inp), await table2Section(r), differencesSection(r), table3Section(r), await layersSection(r), table4Section(r, inp.spec), knowledgeSection(inp), problemsSection(r)];
+  const sections = [summarySection(r), setupSection(inp), await table2Section(r), differencesSection(r), await causalSection(r), table3Section(r), await layersSection(r), table4Section(r, inp.spec), knowledgeSection(inp), problemsSection(r)];
   // Defence in depth beside the escaping: only our own script (by hash) may run, nothing is fetched.
   const csp = `default-src 'none'; img-src 'self' data: file:; style-src 'unsafe-inline'; script-src ${cspHash(SORT_SCRIPT)}; base-uri 'none'; form-action 'none'`;
   const page = html`<!doctype html>
@@ -450,7 +487,7 @@ export async function renderReport(inp: ReportInput): Promise<string> {
 <body><main>
 <header><h1>Knowledge neurons — sweep <code>${r.sweepId}</code></h1>
 <p class="dim">Two-stage filtering (activation drop on the inpainted image, then GradCAM) against Schwettmann's and Pan's scores and random neuron groups, evaluated by noise on the neurons with 95 % bootstrap intervals. Results aggregated ${inp.resultsAt}; this page is built from the stored artifacts only.</p>
-<nav><a href="#summary">Summary</a><a href="#setup">Setup</a><a href="#table2">Table II</a><a href="#differences">Differences</a><a href="#table3">Table III</a><a href="#fig2">Fig. 2</a><a href="#table4">Table IV</a><a href="#knowledge">Per knowledge (Fig. 3, Table I)</a><a href="#problems">Rejected / failed</a></nav></header>
+<nav><a href="#summary">Summary</a><a href="#setup">Setup</a><a href="#table2">Table II</a><a href="#differences">Differences</a><a href="#causal">Causal tests</a><a href="#table3">Table III</a><a href="#fig2">Fig. 2</a><a href="#table4">Table IV</a><a href="#knowledge">Per knowledge (Fig. 3, Table I)</a><a href="#problems">Rejected / failed</a></nav></header>
 ${sections}
 <footer>Rebuild with <code>kneuron report ${r.sweepId}</code>. Table II and the differences are rounded to 3 places, other tables to 4; the CSV files beside this page hold full precision.</footer>
 </main><script>${raw(SORT_SCRIPT)}</script></body></html>
