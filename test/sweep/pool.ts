@@ -29,6 +29,8 @@ export function smallSpec(over: Record<string, unknown> = {}): SweepSpec {
     concepts: ["clock", "bear"],
     samplesPerConcept: 1,
     noise: { levels: [1, 2, 4], draws: 3 },
+    // The control runs like every method; two groups keep the sweep small.
+    randomGroups: 2,
     eval: { otherImages: 6, maxNewTokens: 12 },
     ...over,
   });
