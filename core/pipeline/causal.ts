@@ -153,7 +153,7 @@ export async function ablateSample(ctx: PipelineContext, plan: SweepPlan, spec: 
     if (!model.hasAblation) return { "ablate.json": json({ ...base, skipped: NO_ABLATION_INPUT } satisfies AblationResult) };
     const t0 = performance.now();
     const result = await ablate(ctx, model, plan, spec, record, identifyKey, selectionKey, images, cleanKey, gt);
-    result.seconds = (performance.now() - t0) / 1000;
+    result.json.seconds = (performance.now() - t0) / 1000;
     const files: Record<string, string | Uint8Array> = { "ablate.json": json({ ...base, ...result.json }) };
     if (result.effects) files["groundtruth.safetensors"] = encodeSafetensors({ drop: { dtype: "F32", shape: [model.manifest.layers, model.manifest.ffnDim], data: result.effects } });
     return files;
@@ -162,7 +162,7 @@ export async function ablateSample(ctx: PipelineContext, plan: SweepPlan, spec: 
 }
 
 async function ablate(ctx: PipelineContext, model: ModelRuntime, plan: SweepPlan, spec: SweepSpec, record: SampleRecord, identifyKey: string, selectionKey: string,
-  images: EvalImage[], cleanKey: string, gt: boolean): Promise<{ json: AblationResult; effects?: Float32Array; seconds?: number }> {
+  images: EvalImage[], cleanKey: string, gt: boolean): Promise<{ json: AblationResult; effects?: Float32Array }> {
   const c = spec.causal;
   const { layers: L, ffnDim: D } = model.manifest;
   const sel = await readJson<Selection>(ctx, selectionKey, "selection.json");

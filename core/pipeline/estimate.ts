@@ -12,6 +12,8 @@ import { CONTROL_METHODS, type SweepSpec } from "../spec.js";
 const ASSUMED_IMAGES_OF_K = 4;
 /** Images in the split: the synthetic experiment split; COCO val2017, or train2017 for a train split. */
 const splitImages = (d: SweepSpec["dataset"]) => (d.kind === "synthetic" ? 120 : d.split.startsWith("train") ? 118_287 : 5000);
+/** Teacher-forced ablation rows per second of models/tiny on 2 loaded CPU cores (1,536 rows in 65 s). */
+const TINY_ABLATION_ROWS_PER_S = 24;
 /** Noise captions per second of models/tiny on 2 CPU cores (docs/METHOD.md: 30-60). */
 const TINY_CAPTIONS_PER_S = 30;
 const TINY_SIZE = 4 * 128 * 384; // layers x hidden x ffnDim of models/tiny
@@ -57,9 +59,16 @@ export function estimateRun(spec: SweepSpec, bundle: BundleShape): RunEstimate {
   const runsPerGroup = spec.noise.levels.length * spec.noise.draws;
   // Clean captions of the split, two constraint captions per sample, the noise runs of every group
   // (every sample counted as accepted: an upper bound).
-  const captions = split + 2 * samples + samples * groups * runsPerGroup * evalImages;
+  // The causal tests: one caption per group and image under ablation, and the ground truth's L·D
+  // teacher-forced rows for the first sample of each knowledge (or every sample).
+  const causal = spec.causal.enabled;
+  const ablationCaptions = causal && spec.causal.captions ? samples * groups * evalImages : 0;
+  const neurons = bundle.layers * bundle.ffnDim;
+  const gtSamples = !causal || spec.causal.groundTruth === "off" || neurons > spec.causal.groundTruthMaxNeurons ? 0 : spec.causal.groundTruth === "all" ? samples : concepts;
+  const captions = split + 2 * samples + samples * groups * runsPerGroup * evalImages + ablationCaptions;
   const size = bundle.layers * bundle.hidden * bundle.ffnDim;
-  const seconds = captions / (TINY_CAPTIONS_PER_S * Math.min(1, TINY_SIZE / size));
+  const speed = Math.min(1, TINY_SIZE / size);
+  const seconds = captions / (TINY_CAPTIONS_PER_S * speed) + (gtSamples * neurons) / (TINY_ABLATION_ROWS_PER_S * speed);
   const modelBytes = Object.values(bundle.files).reduce((s, f) => s + f.bytes, 0);
   // One noise level of one group is held at once: a dense delta per draw, the captions of
   // draws x images, the image embeddings.
@@ -68,7 +77,8 @@ export function estimateRun(spec: SweepSpec, bundle: BundleShape): RunEstimate {
     spec.noise.draws * evalImages * (spec.eval.maxNewTokens * 16 + 256) +
     evalImages * bundle.imageTokens * bundle.hidden * 4;
   const bytes = BASE_BYTES + 2 * modelBytes + 2 * level;
-  const basis = `${concepts} concepts × ${spec.samplesPerConcept} samples × ${groups} groups × ${runsPerGroup} noise runs × ≈${evalImages} images`;
+  const basis = `${concepts} concepts × ${spec.samplesPerConcept} samples × ${groups} groups × ${runsPerGroup} noise runs × ≈${evalImages} images` +
+    (gtSamples ? `; ground truth ${gtSamples} × ${neurons} single-neuron ablations` : "");
   return { captions, seconds, bytes, basis };
 }
 
