@@ -13,7 +13,9 @@ import type { ModelRuntime } from "../core/model/runtime.js";
 import { parseSpec, type SweepSpec } from "../core/spec.js";
 import { ThresholdRuleSchema } from "../core/method/thresholds.js";
 import { type BertScorerLike, cachedStep, json, type PipelineContext, readJson, type StepStats } from "../core/pipeline/context.js";
-import { planSweep as planStep, type PlanFailure, type SampleRef, type SweepPlan } from "../core/pipeline/plan.js";
+import { planSweep as planStep, relocatePlan, type PlanFailure, type SampleRef, type SweepPlan } from "../core/pipeline/plan.js";
+import { bundleTreeKey, datasetTreeKey } from "../core/pipeline/push.js";
+import { fetchTree, hasTree } from "../core/store/cache.js";
 import * as steps from "../core/pipeline/steps.js";
 import * as causal from "../core/pipeline/causal.js";
 import { calibrateConcept as calibrateStep, type CalibrationResult } from "../core/pipeline/calibrate.js";
@@ -36,6 +38,11 @@ export interface SweepActivityDeps {
   onStep?: (event: { step: string; key: string; reused: boolean }) => void;
   /** Keep-alive heartbeat period while an activity runs (detects a lost worker within heartbeatTimeout). */
   heartbeatEveryMs?: number;
+  /**
+   * This worker's local cache (KNEURON_WORKER_CACHE_DIR): a sweep's dataset and bundle pushed to
+   * the store (core/pipeline/push.ts) are fetched here, hash-verified, and read from here.
+   */
+  cacheDir?: string;
 }
 
 // ------------------------------------------------------------------------------------- inputs
@@ -45,7 +52,9 @@ const Spec = z.unknown();
 const Rules = z.object({ act: ThresholdRuleSchema, grad: ThresholdRuleSchema });
 const Overlap = z.object({ ok: z.boolean(), reasons: z.array(z.string()), details: z.array(z.string()), mentionIndex: z.number().optional() });
 
-const PlanInput = z.object({ sweepId: z.string().min(1), spec: Spec });
+/** Tree keys of the pushed dataset and bundle (core/pipeline/push.ts): workers read their own fetched copies. */
+const Pushed = z.object({ dataset: Key, bundle: Key });
+const PlanInput = z.object({ sweepId: z.string().min(1), spec: Spec, data: Pushed.optional() });
 const CaptionsInput = z.object({ planKey: Key, spec: Spec, set: z.enum(["eval", "calibration"]) });
 const CalibrateInput = z.object({ planKey: Key, spec: Spec, concept: z.string().min(1), cleanKey: Key.optional() });
 const InpaintInput = z.object({ planKey: Key, spec: Spec, sampleId: z.string().min(1) });
@@ -142,11 +151,27 @@ export function createSweepActivities(deps: SweepActivityDeps) {
     }
   }
 
+  /** The dataset and bundle trees in this worker's cache (local directories). */
+  async function fetched(trees: z.infer<typeof Pushed>): Promise<{ dataset: string; bundle: string }> {
+    if (!deps.cacheDir) throw ApplicationFailure.nonRetryable("this sweep's data is in the store, and this worker has no cache dir (set KNEURON_WORKER_CACHE_DIR)", "NoCache");
+    const [dataset, bundle] = await Promise.all([fetchTree(deps.store, trees.dataset, deps.cacheDir), fetchTree(deps.store, trees.bundle, deps.cacheDir)]);
+    return { dataset, bundle };
+  }
+
+  /** A plan as this worker reads it: with a cache dir and the plan's data pushed, its files are the fetched copies. */
+  async function readPlan(ctx: PipelineContext, key: string): Promise<SweepPlan> {
+    const p = await readJson<SweepPlan>(ctx, key, "plan.json");
+    if (!deps.cacheDir) return p;
+    const trees = { dataset: datasetTreeKey(p.dataset.sha256), bundle: bundleTreeKey(p.bundle.sha256) };
+    if (!(await hasTree(deps.store, trees.dataset)) || !(await hasTree(deps.store, trees.bundle))) return p;
+    return relocatePlan(p, await fetched(trees));
+  }
+
   /** The plan is immutable per key: read once per process. */
   function plan(ctx: PipelineContext, key: string): Promise<SweepPlan> {
     let p = plans.get(key);
     if (!p) {
-      p = readJson<SweepPlan>(ctx, key, "plan.json");
+      p = readPlan(ctx, key);
       p.catch(() => plans.delete(key));
       plans.set(key, p);
       if (plans.size > 16) plans.delete(plans.keys().next().value!);
@@ -175,7 +200,7 @@ export function createSweepActivities(deps: SweepActivityDeps) {
         const spec = parseSpec(input.spec);
         // The spec beside the sweep, so `sweep resume <id>` starts it again exactly.
         await writeSweepSpec(deps.store, input.sweepId, spec);
-        const { key, plan: p } = await planStep(ctx, input.sweepId, spec);
+        const { key, plan: p } = await planStep(ctx, input.sweepId, spec, input.data && await fetched(input.data));
         return {
           planKey: key,
           concepts: p.concepts,
@@ -224,7 +249,9 @@ export function createSweepActivities(deps: SweepActivityDeps) {
         const spec = parseSpec(input.spec);
         const layers = (await loadBundleManifest(p.bundle.dir, { verifyHashes: false })).layers;
         const encoder = (await ctx.bertScorer()).identity;
-        const resultsKey = await aggregateStep(ctx, p, spec, await expandOutcomes(ctx, input.outcomes), input.failures, layers, encoder);
+        // The results name the plan's places, not this worker's cached copies: the same results on any host.
+        const recorded = await readJson<SweepPlan>(ctx, input.planKey, "plan.json");
+        const resultsKey = await aggregateStep(ctx, recorded, spec, await expandOutcomes(ctx, input.outcomes), input.failures, layers, encoder);
         await writeLatest(deps.store, p.sweepId, { resultsKey, planKey: input.planKey });
         return { resultsKey };
       });

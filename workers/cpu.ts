@@ -13,6 +13,7 @@ import { buildReport } from "../report/build.js";
 import { connectWorker } from "../infra/connect.js";
 import { loadConfig, PROJECT_ROOT, redactConfig, type Config } from "../temporal.config.js";
 import { leashToParent } from "./leash.js";
+import { workerCacheDir } from "./runtime.js";
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL("../workflows/index.ts", import.meta.url));
 
@@ -75,9 +76,10 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const store = createStore(config.store);
   const connection = await connectWorker(config);
-  const worker = await createCpuWorker({ config, connection, store });
+  const cacheDir = workerCacheDir();
+  const worker = await createCpuWorker({ config, connection, store, sweep: { cacheDir } });
   leashToParent(worker);
-  console.log(`kneuron cpu worker: queue ${config.taskQueues.cpu} on ${config.temporal.address} (${config.temporal.namespace}), store ${store.describe()}`);
+  console.log(`kneuron cpu worker: queue ${config.taskQueues.cpu} on ${config.temporal.address} (${config.temporal.namespace}), store ${store.describe()}${cacheDir ? `, cache ${cacheDir}` : ""}`);
   if (process.env.KNEURON_DEBUG_CONFIG) console.log(JSON.stringify(redactConfig(config), null, 2));
   await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks finish
   await connection.close();

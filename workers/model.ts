@@ -16,7 +16,7 @@ import { loadModel, type LoadModelOptions, type ModelRuntime } from "../core/mod
 import { connectWorker } from "../infra/connect.js";
 import { loadConfig, PROJECT_ROOT, type Config } from "../temporal.config.js";
 import { leashToParent } from "./leash.js";
-import { installRuntime } from "./runtime.js";
+import { installRuntime, workerCacheDir } from "./runtime.js";
 
 /**
  * The process's one model. A sweep names its bundle; the slot loads it on first use and keeps it.
@@ -94,10 +94,11 @@ async function main(): Promise<void> {
   // Load the bundle before taking work, so the first activity does not pay for it (and a bad one fails now).
   if (values.bundle) await slot.get(path.resolve(PROJECT_ROOT, values.bundle));
   const connection = await connectWorker(config);
-  const worker = await createModelWorker({ config, connection, store, slot });
+  const cacheDir = workerCacheDir();
+  const worker = await createModelWorker({ config, connection, store, slot, sweep: { cacheDir } });
   leashToParent(worker);
   console.log(`kneuron model worker: queue ${config.taskQueues.gpu} on ${config.temporal.address} (${config.temporal.namespace}), ` +
-    `store ${store.describe()}, ${config.worker.executionProvider}, concurrency ${config.worker.gpuConcurrency}${slot.loaded ? `, model ${slot.loaded}` : ""}`);
+    `store ${store.describe()}, ${config.worker.executionProvider}, concurrency ${config.worker.gpuConcurrency}${slot.loaded ? `, model ${slot.loaded}` : ""}${cacheDir ? `, cache ${cacheDir}` : ""}`);
   await worker.run(); // returns after SIGINT/SIGTERM, once the running activity finished or was cancelled
   await slot.close();
   await connection.close();

@@ -1,4 +1,5 @@
 /** The Temporal worker runtime's log level, set once per process before the first worker. */
+import path from "node:path";
 import { DefaultLogger, Runtime, type LogLevel } from "@temporalio/worker";
 
 let installed = false;
@@ -11,4 +12,10 @@ export function installRuntime(level: LogLevel = "WARN"): void {
   } catch {
     /* a runtime was already created in this process; keep it */
   }
+}
+
+/** KNEURON_WORKER_CACHE_DIR: where a worker keeps the datasets and bundles it fetches from the store. */
+export function workerCacheDir(): string | undefined {
+  const dir = process.env.KNEURON_WORKER_CACHE_DIR;
+  return dir ? path.resolve(dir) : undefined;
 }

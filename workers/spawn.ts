@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { ENV_VARS, PROJECT_ROOT, type Config } from "../temporal.config.js";
 
 /** The KNEURON_* variables that reproduce `config` in a child process (secrets included: env, never argv). */
@@ -41,7 +42,12 @@ export interface SpawnWorkerOptions {
   env?: Record<string, string>;
   /** stdout+stderr go here (appended). */
   logFile: string;
+  /** Working directory (default the project root): a worker "on another host" runs elsewhere. */
+  cwd?: string;
 }
+
+/** tsx's loader by absolute URL, so a worker started in any directory finds it. */
+const TSX = pathToFileURL(path.join(PROJECT_ROOT, "node_modules", "tsx", "dist", "loader.mjs")).href;
 
 export function spawnWorker(kind: "cpu" | "model", opts: SpawnWorkerOptions): WorkerProcess {
   mkdirSync(path.dirname(opts.logFile), { recursive: true });
@@ -51,8 +57,8 @@ export function spawnWorker(kind: "cpu" | "model", opts: SpawnWorkerOptions): Wo
   try {
     // Strip the parent's KNEURON_* so the child sees exactly `config`.
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("KNEURON_")));
-    child = spawn(process.execPath, ["--import", "tsx", path.join(PROJECT_ROOT, "workers", `${kind}.ts`), ...(opts.args ?? [])], {
-      cwd: PROJECT_ROOT,
+    child = spawn(process.execPath, ["--import", TSX, path.join(PROJECT_ROOT, "workers", `${kind}.ts`), ...(opts.args ?? [])], {
+      cwd: opts.cwd ?? PROJECT_ROOT,
       env: { ...base, ...configEnv(opts.config), ...opts.env, KNEURON_WORKER_LEASH: "1" },
       stdio: ["pipe", log, log],
     });

@@ -21,6 +21,8 @@ export interface SweepWorkflowInput {
   timeouts?: SweepTimeouts;
   /** Samples per concept-workflow run before it continues as new (tests and the scale bench). */
   samplesPerRun?: number;
+  /** The dataset and bundle pushed to the store (core/pipeline/push.ts): workers read their cached copies. */
+  data?: { dataset: string; bundle: string };
 }
 
 export interface SweepWorkflowResult {
@@ -57,7 +59,7 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepWor
   const t = new SweepTracker(sweepId);
   try {
     t.phase("plan");
-    const plan = await t.step("plan", () => cpu.planSweep({ sweepId, spec }));
+    const plan = await t.step("plan", () => cpu.planSweep({ sweepId, spec, data: input.data }));
     const { planKey } = plan;
     t.planFailures.push(...plan.failures);
 

@@ -7,7 +7,7 @@ import { conceptOfCategory, imageInside, loadCoco, type CocoDataset } from "../d
 import { cocoCategory, CONCEPTS } from "../data/concepts.js";
 import { sampleCandidates } from "../data/select.js";
 import { DataError } from "../data/errors.js";
-import { datasetIdentity } from "../data/identity.js";
+import { datasetIdentity, relativeName } from "../data/identity.js";
 import { isBadInput, type ItemFailure } from "../errors.js";
 import { loadImage } from "../image/io.js";
 import { safeSegment } from "../store/index.js";
@@ -57,12 +57,12 @@ export interface ResolvedDataset {
 }
 
 /** Where the dataset lives; the synthetic one is generated (and cached) on first use. */
-export async function resolveDataset(spec: SweepSpec): Promise<ResolvedDataset> {
+export async function resolveDataset(spec: SweepSpec, check = true): Promise<ResolvedDataset> {
   if (spec.dataset.kind === "synthetic") {
     const { generateSynthetic } = await import("../data/synth/generate.js");
     const dir = resolve(spec.dataset.dir ?? join(".cache", `synth-seed${spec.dataset.seed}`));
     // Only the splits a sweep reads (the training split is the trainer's, and large).
-    await generateSynthetic({ outDir: dir, seed: spec.dataset.seed, splits: ["experiment", "calibration"] });
+    if (check) await generateSynthetic({ outDir: dir, seed: spec.dataset.seed, splits: ["experiment", "calibration"] });
     const split = spec.dataset.split;
     return {
       kind: "synthetic", dir, split, calibrationSplit: split === "experiment" ? "calibration" : undefined,
@@ -72,7 +72,7 @@ export async function resolveDataset(spec: SweepSpec): Promise<ResolvedDataset> 
   }
   const dir = resolve(spec.dataset.dir);
   const instances = join(dir, "annotations", `instances_${spec.dataset.split}.json`);
-  await stat(instances).catch(() => {
+  if (check) await stat(instances).catch(() => {
     throw new DataError(instances, "COCO instances file not found (expected <dir>/annotations/instances_<split>.json)");
   });
   return { kind: "coco", dir, split: spec.dataset.split, instances };
@@ -125,8 +125,31 @@ async function dropUndecodable(samples: SampleRef[], images: EvalImage[], failur
   return { samples: samples.filter((s) => !bad.has(s.file)), images: images.filter((i) => !bad.has(i.file)) };
 }
 
-/** Build (or reuse) the plan of a sweep. Unknown concepts become recorded failures, not a crash. */
-export async function planSweep(ctx: PipelineContext, sweepId: string, spec: SweepSpec): Promise<{ key: string; plan: SweepPlan }> {
+/**
+ * The plan with its dataset files under `to.dataset` and its bundle at `to.bundle` (the same
+ * relative names): a worker's local copies (core/store/cache.ts), or back to the spec's places.
+ */
+export function relocatePlan(plan: SweepPlan, to: { dataset: string; bundle: string }): SweepPlan {
+  const move = (f: string) => join(to.dataset, relativeName(plan.dataset.dir, f));
+  const all = <T extends { file: string }>(xs: T[]) => xs.map((x) => ({ ...x, file: move(x.file) }));
+  const { dataset: d, calibration: c } = plan;
+  return {
+    ...plan,
+    dataset: { ...d, dir: to.dataset, instances: move(d.instances), captions: d.captions === undefined ? undefined : move(d.captions) },
+    bundle: { ...plan.bundle, dir: to.bundle },
+    samples: all(plan.samples),
+    evalImages: all(plan.evalImages),
+    calibration: c && { ...c, instances: move(c.instances), samples: all(c.samples), images: all(c.images) },
+  };
+}
+
+/**
+ * Build (or reuse) the plan of a sweep. Unknown concepts become recorded failures, not a crash.
+ * `local`: read the dataset and bundle from these copies (a worker's cache); the plan still names
+ * the spec's places, so it is the same plan, file for file, as on the host that has them.
+ */
+export async function planSweep(ctx: PipelineContext, sweepId: string, asked: SweepSpec, local?: { dataset: string; bundle: string }): Promise<{ key: string; plan: SweepPlan }> {
+  const spec: SweepSpec = local ? { ...asked, bundle: local.bundle, dataset: { ...asked.dataset, dir: local.dataset } } : asked;
   const ds = await resolveDataset(spec);
   const bundleDir = resolve(spec.bundle);
   const bundleJson = await readFile(join(bundleDir, "bundle.json")).catch(() => {
@@ -174,7 +197,8 @@ export async function planSweep(ctx: PipelineContext, sweepId: string, spec: Swe
       bundle: { dir: bundleDir, sha256: inputs.bundle },
       concepts, samples, evalImages, calibration, failures,
     };
-    return { "plan.json": json(plan) };
+    const placed = local ? relocatePlan(plan, { dataset: (await resolveDataset(asked, false)).dir, bundle: resolve(asked.bundle) }) : plan;
+    return { "plan.json": json(placed) };
   });
   return { key, plan: await readJson<SweepPlan>(ctx, key, "plan.json") };
 }
