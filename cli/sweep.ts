@@ -28,6 +28,7 @@ import { spawnWorker, type WorkerProcess } from "../workers/spawn.js";
 import { specSummary, sweepWorkflow, type SweepWorkflowResult } from "../workflows/sweep.js";
 import { PHASES, type SweepProgress } from "../workflows/progress.js";
 import { sweepProgress } from "../workflows/watch.js";
+import { pushData } from "../core/pipeline/push.js";
 import { PhaseKey, SweepIdKey } from "../workflows/search-attributes.js";
 
 // ------------------------------------------------------------------------------- spec + config
@@ -228,6 +229,7 @@ interface StartOptions {
   wait?: boolean;
   watch?: boolean;
   workers?: boolean;
+  push?: boolean;
 }
 
 /** Before anything starts: the store answers and takes a write, Temporal answers; else an error naming the address. */
@@ -240,6 +242,9 @@ async function preflight(t: Target): Promise<void> {
 async function launch(t: Target, sweepId: string, spec: SweepSpec, o: StartOptions, resumed: boolean): Promise<void> {
   await preflight(t);
   await writeSweepSpec(t.store, sweepId, spec);
+  // Workers on other hosts then need only the store (and KNEURON_WORKER_CACHE_DIR).
+  const data = o.push ? await pushData(t.store, spec) : undefined;
+  if (data) console.log(`data:      dataset ${data.dataset}, bundle ${data.bundle} in the store (${data.uploaded} files uploaded)`);
   const workers = o.workers ? await startWorkers(t, sweepId, spec) : [];
   try {
     await withClient(t, async (client) => {
@@ -247,7 +252,7 @@ async function launch(t: Target, sweepId: string, spec: SweepSpec, o: StartOptio
       await client.workflow.start(sweepWorkflow, {
         workflowId: sweepId,
         taskQueue: t.config.taskQueues.cpu,
-        args: [{ sweepId, spec, taskQueues: t.config.taskQueues }],
+        args: [{ sweepId, spec, taskQueues: t.config.taskQueues, data }],
         typedSearchAttributes: [{ key: SweepIdKey, value: sweepId }, { key: PhaseKey, value: "plan" }],
         memo: { config: summary, store: t.store.describe() },
         staticSummary: `kneuron sweep ${sweepId}${resumed ? " (resumed)" : ""}: ${summary.concepts} × ${summary.samplesPerConcept} samples, ${summary.methods}`,
@@ -410,6 +415,7 @@ export function registerSweep(program: Command): void {
     .option("--watch", "draw progress bars until the sweep finishes")
     .option("--workers", "run one cpu and one model worker for this sweep (stopped at the end; implies --wait)")
     .option("--dev", "start the local dev services if needed and use them")
+    .option("--push", "upload the dataset and bundle to the store first; workers with KNEURON_WORKER_CACHE_DIR read them from there (other hosts)")
     .action(async (o: SpecFlags & StartOptions) => {
       const spec = await specFromFlags(o);
       const sweepId = o.id === undefined ? newSweepId() : checkSweepId(o.id, "--id");
@@ -424,6 +430,7 @@ export function registerSweep(program: Command): void {
     .option("--watch", "draw progress bars until the sweep finishes")
     .option("--workers", "run one cpu and one model worker for this sweep")
     .option("--dev", "start the local dev services if needed and use them")
+    .option("--push", "upload the dataset and bundle to the store first (as `start --push`)")
     .action(async (id: string, o: StartOptions) => {
       checkSweepId(id);
       const t = await target(o);
