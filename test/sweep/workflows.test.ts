@@ -90,8 +90,16 @@ function stubs(script: Script) {
       log("reportSweep", input);
       return { reportKey: "report/r", steps: ok };
     },
+    async localiseSample(input: { sampleId: string }) {
+      log("localiseSample", input);
+      return { localiseKey: `localise/${input.sampleId}`, steps: ok };
+    },
   };
   const gpu = {
+    async ablateSample(input: { sampleId: string }) {
+      log("ablateSample", input);
+      return { ablateKey: `ablate/${input.sampleId}`, steps: ok };
+    },
     async captionImages(input: { set: string }) {
       log("captionImages", input);
       return { cleanKey: `clean/${input.set}`, steps: ok };
@@ -173,6 +181,19 @@ async function record(tag: string, runs: [type: string, workflowId: string, runI
 const phaseOf = async (workflowId: string) => (await env.client.workflow.getHandle(workflowId).describe()).typedSearchAttributes.get(PhaseKey);
 
 describe("sweep and concept workflows on a local Temporal, stub activities", () => {
+  it("with causal tests on, each accepted sample is localised and ablated after its groups, and the keys reach aggregation", async () => {
+    const { result, calls } = await withWorkers({ reject: ["bear/2"] }, async (calls) => {
+      const h = await env.client.workflow.start(sweepWorkflow, { workflowId: "wf-causal", taskQueue: queues.cpu, args: [{ sweepId: "wf-causal", spec: { ...spec("rules"), causal: { enabled: true } } as unknown as SweepSpec, taskQueues: queues, timeouts }] });
+      return { result: (await h.result()) as SweepWorkflowResult, calls };
+    });
+    expect(result.rejected).toBe(1);
+    const named = (name: string) => calls.filter((c) => c.name === name).map((c) => c.input.sampleId);
+    expect(named("localiseSample").sort()).toEqual(["bear/1", "clock/1"]);
+    expect(named("ablateSample").sort()).toEqual(["bear/1", "clock/1"]);
+    const agg = calls.find((c) => c.name === "aggregateSweep")!.input as { outcomes: { sampleKey: string; ablateKey?: string; localiseKey?: string }[] };
+    expect(agg.outcomes.map((o) => [o.ablateKey, o.localiseKey])).toEqual([["ablate/bear/1", "localise/bear/1"], [undefined, undefined], ["ablate/clock/1", "localise/clock/1"]]);
+  });
+
   it("a rejected sample stops after its check; a transient error is retried; outcomes reach aggregation in plan order", async () => {
     const { result, calls } = await withWorkers({ reject: ["bear/2"], flakyInpaint: ["clock/1"] }, async (calls) => {
       const h = await start("wf-rejected");
