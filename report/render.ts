@@ -319,6 +319,7 @@ async function causalSection(r: SweepResults): Promise<Html> {
   const c = r.causal;
   if (!c) return html`<section id="causal"><h2>Causal tests</h2><p class="empty">This sweep ran no causal tests (results from before them, or <code>causal.enabled: false</code>).</p></section>`;
   const label = (m: unknown) => (m === "heatmap" ? "Report heatmap (top-5 two-stage by drop)" : methodLabel(String(m)));
+  const gtLabel = (x: Record<string, number | string>) => html` <span class="dim">${x.target === "z" ? "vs Δ z(t)" : "vs Δ log p(t)"}</span>`;
   const groups = c.ablation.filter((x) => x.kind === "group");
   const curve = c.ablation.filter((x) => x.kind === "curve");
   const chart = curve.length ? await ablationCurveChart(curve.map((x) => ({ method: String(x.method), k: Number(x.k), value: Number(x.drop_logp), lo: Number(x.drop_logp_lo), hi: Number(x.drop_logp_hi) })), [...new Set(curve.map((x) => String(x.method)))]) : "";
@@ -336,7 +337,7 @@ ${table(groups, [["drop_logp", "Δ log p(t)"], ["drop_z", "Δ z(t)"], ["suppress
 ${chart ? html`<figure class="chart"><figcaption>Ablation curve: the first k neurons of each method's ranking ablated together; grey: random groups of k neurons (the band is their 95 % interval).</figcaption>${raw(chart)}</figure>` : ""}
 <h3>Ground truth: every neuron alone</h3>
 ${c.groundTruth.length ? html`<p>For ${String(Math.max(...c.groundTruth.map((x) => Number(x.samples))))} samples, every FFN neuron was ablated alone${gt.length ? ` (${gt[0].neurons} neurons, ${fmt(gt.reduce((a, g) => a + g.seconds, 0) / gt.length)} s per sample)` : ""}. Precision@k: share of the method's group among the k neurons with the largest true effect (k = |N_k|); Spearman ρ: the method's full ranking against the true effects; captured: the group's summed true effect over the true top-k's.</p>
-${table(c.groundTruth, [["precision_at_k", "precision@k"], ["spearman", "Spearman ρ"], ["captured", "captured effect"]])}` : html`<p class="empty">No ground truth was computed.</p>`}
+${table(c.groundTruth, [["precision_at_k", "precision@k"], ["spearman", "Spearman ρ"], ["captured", "captured effect"]], gtLabel)}` : html`<p class="empty">No ground truth was computed.</p>`}
 <h3>Heatmap localisation</h3>
 ${c.localisation.length ? html`<p>Each group's top-5 heatmap on x against the object's mask (not dilated): IoU of the hottest 5 % of pixels with the mask, and the pointing game (is the hottest pixel on the object).</p>
 ${table(c.localisation, [["iou", "IoU (95th pct.)"], ["pointing", "pointing game"]])}` : html`<p class="empty">No localisation was computed.</p>`}

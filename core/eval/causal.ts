@@ -99,16 +99,20 @@ export function ablationTable(results: AblationResult[], methods: string[], opts
   return rows;
 }
 
-/** groundtruth.csv: per method, precision@k, Spearman ρ and the captured share against the exhaustive single-neuron effects. */
+/**
+ * groundtruth.csv: per method and effect (`target`: drop of log p(t), or of z_t), precision@k,
+ * Spearman ρ and the captured share against the exhaustive single-neuron effects.
+ */
 export function groundTruthTable(results: AblationResult[], methods: string[], opts: Opts): Record<string, number | string>[] {
   const ok = results.flatMap((r) => (r.groundTruth && "scores" in r.groundTruth ? [{ r, gt: r.groundTruth }] : []));
-  return methods.flatMap((method) => {
-    const of = (f: (s: (typeof ok)[number]["gt"]["scores"][number]) => number) =>
-      ok.flatMap(({ r, gt }) => gt.scores.filter((s) => s.method === method).map((s) => ({ concept: r.concept, sampleId: r.sampleId, value: f(s) })));
+  type Score = NonNullable<(typeof ok)[number]["gt"]["scoresZ"]>[number];
+  return (["logp", "z"] as const).flatMap((target) => methods.flatMap((method) => {
+    const of = (f: (s: Score) => number) =>
+      ok.flatMap(({ r, gt }) => ((target === "z" ? gt.scoresZ : gt.scores) ?? []).filter((s) => s.method === method).map((s) => ({ concept: r.concept, sampleId: r.sampleId, value: f(s) })));
     const p = hierarchicalMean(of((s) => s.precisionAtK), opts);
     if (!p.samples) return [];
-    return [{ method, samples: p.samples, k: finiteMean(of((s) => s.k).map((v) => v.value)), ...cols("precision_at_k", p), ...cols("spearman", hierarchicalMean(of((s) => s.spearman), opts)), ...cols("captured", hierarchicalMean(of((s) => s.captured), opts)) }];
-  });
+    return [{ method, target, samples: p.samples, k: finiteMean(of((s) => s.k).map((v) => v.value)), ...cols("precision_at_k", p), ...cols("spearman", hierarchicalMean(of((s) => s.spearman), opts)), ...cols("captured", hierarchicalMean(of((s) => s.captured), opts)) }];
+  }));
 }
 
 /** localisation.csv: per method (and the report's heatmap, method `heatmap`), IoU at the 95th percentile and the pointing game. */

@@ -81,8 +81,10 @@ export interface CurvePoint extends TargetEffect { method: string; k: number }
 export interface GroundTruth {
   neurons: number;
   seconds: number;
-  /** Per group: precision@k (k = the group's size), Spearman ρ of the ranking, captured share. */
+  /** Per group: precision@k (k = the group's size), Spearman ρ of the ranking, captured share, against the drops of log p(t). */
   scores: ({ method: Method; group: string; k: number } & GroundTruthScore)[];
+  /** The same against the drops of z_t (log p(t) saturates when p(t) ≈ 1; the logit does not). */
+  scoresZ?: ({ method: Method; group: string; k: number } & GroundTruthScore)[];
   /** The largest single-neuron effects (flat index l·D + i, drop of log p(t)). */
   top: { layer: number; index: number; drop: number }[];
 }
@@ -119,19 +121,19 @@ const effect = (clean: { logp: number; z: number }, r: { logp: number; z: number
  * The exhaustive ground truth: for every FFN neuron alone, the drop of log p(t) when it is
  * ablated (set to `mean` or 0), [L·D] indexed l·D + i. One batched teacher-forced row per neuron.
  */
-export async function singleNeuronEffects(model: ModelRuntime, base: Omit<TargetItem, "scale" | "delta">, opts: { mean?: Float32Array; scope?: "image" | "prompt"; onProgress?(done: number, total: number): void } = {}): Promise<Float32Array> {
+export async function singleNeuronEffects(model: ModelRuntime, base: Omit<TargetItem, "scale" | "delta">, opts: { mean?: Float32Array; scope?: "image" | "prompt"; onProgress?(done: number, total: number): void } = {}): Promise<{ logp: Float32Array; z: Float32Array }> {
   const { layers: L, ffnDim: D } = model.manifest;
   const [clean] = await model.target([base], { deltaScope: opts.scope });
-  const effects = new Float32Array(L * D);
+  const effects = new Float32Array(L * D), effectsZ = new Float32Array(L * D);
   const chunk = model.maxBatch; // rows of one batch: their [L·D] interventions are built per batch
   for (let f = 0; f < L * D; f += chunk) {
     const flats = Array.from({ length: Math.min(chunk, L * D - f) }, (_, k) => f + k);
     const rows = flats.map((x) => ({ ...base, ...ablationRow([{ layer: Math.floor(x / D), index: x % D }], L, D, opts.mean) }));
     const res = await model.target(rows, { deltaScope: opts.scope });
-    res.forEach((r, k) => (effects[f + k] = clean.logp - r.logp));
+    res.forEach((r, k) => { effects[f + k] = clean.logp - r.logp; effectsZ[f + k] = clean.z - r.z; });
     opts.onProgress?.(f + flats.length, L * D);
   }
-  return effects;
+  return { logp: effects, z: effectsZ };
 }
 
 /**
@@ -155,14 +157,15 @@ export async function ablateSample(ctx: PipelineContext, plan: SweepPlan, spec: 
     const result = await ablate(ctx, model, plan, spec, record, identifyKey, selectionKey, images, cleanKey, gt);
     result.json.seconds = (performance.now() - t0) / 1000;
     const files: Record<string, string | Uint8Array> = { "ablate.json": json({ ...base, ...result.json }) };
-    if (result.effects) files["groundtruth.safetensors"] = encodeSafetensors({ drop: { dtype: "F32", shape: [model.manifest.layers, model.manifest.ffnDim], data: result.effects } });
+    const shape = [model.manifest.layers, model.manifest.ffnDim];
+    if (result.effects) files["groundtruth.safetensors"] = encodeSafetensors({ drop: { dtype: "F32", shape, data: result.effects.logp }, drop_z: { dtype: "F32", shape, data: result.effects.z } });
     return files;
   });
   return { key, result: await readJson<AblationResult>(ctx, key, "ablate.json") };
 }
 
 async function ablate(ctx: PipelineContext, model: ModelRuntime, plan: SweepPlan, spec: SweepSpec, record: SampleRecord, identifyKey: string, selectionKey: string,
-  images: EvalImage[], cleanKey: string, gt: boolean): Promise<{ json: AblationResult; effects?: Float32Array }> {
+  images: EvalImage[], cleanKey: string, gt: boolean): Promise<{ json: AblationResult; effects?: { logp: Float32Array; z: Float32Array } }> {
   const c = spec.causal;
   const { layers: L, ffnDim: D } = model.manifest;
   const sel = await readJson<Selection>(ctx, selectionKey, "selection.json");
@@ -235,17 +238,17 @@ async function ablate(ctx: PipelineContext, model: ModelRuntime, plan: SweepPlan
 
   // Ground truth: every neuron alone.
   let groundTruth: AblationResult["groundTruth"];
-  let effects: Float32Array | undefined;
+  let effects: { logp: Float32Array; z: Float32Array } | undefined;
   if (gt && L * D > c.groundTruthMaxNeurons) {
     groundTruth = { skipped: `the bundle has ${L * D} FFN neurons, above causal.groundTruthMaxNeurons = ${c.groundTruthMaxNeurons}` };
   } else if (gt) {
     const g0 = performance.now();
     effects = await singleNeuronEffects(model, { imageEmbeds: embeds, captionIds: prefix, targetId: target.tokenId }, { mean, scope: c.scope,
       onProgress: (done, total) => ctx.progress?.({ step: `ground truth ${record.sample.id}`, done, total }) });
-    const scores = sel.groups.map((g) => ({ method: g.method, group: g.name, k: g.neurons.length, ...scoreAgainstTruth(rankings.get(g.name)!, g.neurons.length, effects!) }));
-    const top = Array.from(effects.keys()).sort((a, b) => effects![b] - effects![a]).slice(0, 10)
-      .map((f) => ({ layer: Math.floor(f / D), index: f % D, drop: effects![f] }));
-    groundTruth = { neurons: L * D, seconds: (performance.now() - g0) / 1000, scores, top };
+    const score = (e: Float32Array) => sel.groups.map((g) => ({ method: g.method, group: g.name, k: g.neurons.length, ...scoreAgainstTruth(rankings.get(g.name)!, g.neurons.length, e) }));
+    const lp = effects.logp;
+    const top = Array.from(lp.keys()).sort((a, b) => lp[b] - lp[a]).slice(0, 10).map((f) => ({ layer: Math.floor(f / D), index: f % D, drop: lp[f] }));
+    groundTruth = { neurons: L * D, seconds: (performance.now() - g0) / 1000, scores: score(lp), scoresZ: score(effects.z), top };
   }
   return { json: { sampleId: record.sample.id, concept: record.sample.concept, value: c.value, scope: c.scope, clean, cleanRates, groups, curve, groundTruth }, effects };
 }

@@ -78,13 +78,16 @@ describe("causal steps (random bundle with ffn_scale)", () => {
     // Ground truth: neuron n's entry is the drop of log p(t) with n alone set to its mean.
     const gt = result.groundTruth!;
     expect("scores" in gt && gt.neurons).toBe(L * D);
-    const drops = decodeSafetensors(await (await readStep(ctx.store, key)).read("groundtruth.safetensors")).tensors.drop.data as Float32Array;
+    const stored = decodeSafetensors(await (await readStep(ctx.store, key)).read("groundtruth.safetensors")).tensors;
+    const drops = stored.drop.data as Float32Array, dropsZ = stored.drop_z.data as Float32Array;
     const { mean } = await readActivationStats(ctx, p.cleanKey);
     const [embeds] = await model.embedImages([await model.preprocess(p.record.sample.file)]);
     const base = { imageEmbeds: embeds, captionIds: p.record.captionIds.slice(0, 2), targetId: p.record.target!.tokenId };
     const n = p.selection.groups[0].neurons[0];
     const [clean, one] = await model.target([base, { ...base, ...ablationRow([n], L, D, mean) }]);
     expect(Math.abs(drops[n.layer * D + n.index] - (clean.logp - one.logp))).toBeLessThan(1e-5);
+    expect(Math.abs(dropsZ[n.layer * D + n.index] - (clean.z - one.z))).toBeLessThan(1e-5);
+    if ("scores" in gt) expect(gt.scoresZ).toHaveLength(gt.scores.length);
     if ("scores" in gt) for (const s of gt.scores) expect(s.precisionAtK).toBeGreaterThanOrEqual(0);
 
     // Pan at the predicting position: its group is the top-k of A there × the contribution.

@@ -71,12 +71,13 @@ describe.each(BUNDLES.filter((b) => existsSync(join(b, "bundle.json"))))("determ
   it("the ground truth of one neuron equals a separately computed single ablation (mean-ablation, batched rows)", async () => {
     const mean = new Float32Array(L * D).map((_, k) => Math.sin(k) * 0.3);
     const base = { pixels: px, captionIds: [6, 7, 8], targetId: 9 };
-    const effects = await singleNeuronEffects(model, base, { mean });
+    const { logp: effects, z } = await singleNeuronEffects(model, base, { mean });
     expect(effects.length).toBe(L * D);
     const [clean] = await model.target([base]);
     for (const f of [0, D + 17, L * D - 1]) {
       const [one] = await model.target([{ ...base, ...ablationRow([{ layer: Math.floor(f / D), index: f % D }], L, D, mean) }]);
       expect(Math.abs(effects[f] - (clean.logp - one.logp)), `neuron ${f}`).toBeLessThan(1e-5);
+      expect(Math.abs(z[f] - (clean.z - one.z)), `neuron ${f}`).toBeLessThan(1e-5);
     }
     expect(effects.some((e) => Math.abs(e) > 1e-4)).toBe(true);
   }, 120_000);
