@@ -100,7 +100,7 @@ export interface AblationResult {
   /** Captions σ = 0 rates on the scored sets (the reference of the captions' Δ). */
   cleanRates?: { pSame: number; pOther: number };
   groups?: GroupAblation[];
-  /** Each method's ranking ablated k = 1, 2, 4, … 4·|N_k|; method `random` = the band's groups (`group` g). */
+  /** Each method's ranking ablated k = 1, 2, 4, … 4·|N_k|; method `random-uniform` = the band's groups (`group` g). */
   curve?: (CurvePoint & { group?: number })[];
   groundTruth?: GroundTruth | { skipped: string };
   seconds?: number;
@@ -230,7 +230,7 @@ async function ablate(ctx: PipelineContext, model: ModelRuntime, plan: SweepPlan
     for (const g of methods) for (const k of sizes) rows.push({ method: g.method, k, flats: rankings.get(g.name)!.slice(0, k) });
     for (let r = 0; r < spec.randomGroups; r++) {
       const perm = permutation(L * D, `${spec.seed}|${record.sample.id}/curve-random-${r}`);
-      for (const k of sizes) rows.push({ method: "random", k, group: r, flats: perm.slice(0, k) });
+      for (const k of sizes) rows.push({ method: "random-uniform", k, group: r, flats: perm.slice(0, k) });
     }
     const res = await run(rows.map((r) => item(r.flats)), `ablation curve ${record.sample.id}`);
     rows.forEach((r, k) => curve.push({ method: r.method, k: r.k, ...(r.group !== undefined ? { group: r.group } : {}), ...effect(clean, res[k]) }));

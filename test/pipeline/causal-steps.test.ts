@@ -73,7 +73,7 @@ describe("causal steps (random bundle with ffn_scale)", () => {
     }
     const { layers: L, ffnDim: D } = model.manifest;
     expect(result.curve!.filter((c) => c.method === "two-stage").map((c) => c.k)).toEqual(curveSizes(3, L * D));
-    expect(result.curve!.filter((c) => c.method === "random")).toHaveLength(2 * curveSizes(3, L * D).length);
+    expect(result.curve!.filter((c) => c.method === "random-uniform")).toHaveLength(2 * curveSizes(3, L * D).length);
 
     // Ground truth: neuron n's entry is the drop of log p(t) with n alone set to its mean.
     const gt = result.groundTruth!;

@@ -101,9 +101,12 @@ class LlamaCore(nn.Module):
 
     @staticmethod
     def edit(a, e):
-        """A after an intervention e = (mul, add) or None: A·mul + add (mul = 1, add = 0 leave A bit-identical)."""
+        """A after an intervention e = (mul, add), a bare tensor (add only) or None: A·mul + add
+        (mul = 1, add = 0 leave A bit-identical)."""
         if e is None:
             return a
+        if isinstance(e, torch.Tensor):
+            return a + e
         mul, add = e
         return (a if mul is None else a * mul) + add
 
@@ -122,7 +125,7 @@ class LlamaCore(nn.Module):
 
     def run(self, h, attention_mask, position_ids, past, adds, taps=None):
         """h [B,T,H]; attention_mask [B,past+T]; past: list of (k,v) or None; adds: per-layer edits
-        (mul or None, add), each broadcastable to [B,T,D], or None; taps: positions [N] to return A at (None: all).
+        (mul or None, add) or an additive tensor, each broadcastable to [B,T,D], or None; taps: positions [N] to return A at (None: all).
         Returns the final hidden states, presents and activations [B,T or N,D] per layer."""
         b, t, _ = h.shape
         total = attention_mask.shape[1]
