@@ -26,6 +26,9 @@ from test_export import (  # noqa: F401 - collected here with this module's `bun
     test_kv_cache_steps_equal_full_prefill, test_left_padding_is_masked, test_prefill_logits_and_taps_match_torch,
     test_readout_is_the_models_weights, test_taps_at_chosen_positions, test_testvectors_reproduced_by_the_onnx_runtime,
     test_vision_and_embed_match_torch)
+from test_ablation import (  # noqa: F401 - the ffn_scale parity, collected here with this module's `bundle`
+    test_greedy_captions_under_ablation_identical, test_per_row_ablation_matches_torch_hooks,
+    test_scale_one_delta_zero_is_bit_identical)
 
 # The names BLIP-2's eva_vit_g.pth uses (minigpt4/models/eva_vit.py), block 0 and top level.
 EVA_KEYS = {"cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias"} | {
