@@ -6,7 +6,7 @@
  */
 import { executeChild, isCancellation } from "@temporalio/workflow";
 import type { SweepSpec } from "../core/spec.js";
-import { conceptWorkflow } from "./concept.js";
+import { conceptWorkflow, type ConceptWorkflowResult } from "./concept.js";
 import { sweepActivities, type SweepTimeouts, type TaskQueues } from "./options.js";
 import { conceptWorkflowId, type ItemFailure, type SweepProgress } from "./progress.js";
 import { ConceptKey, PhaseKey, SweepIdKey } from "./search-attributes.js";
@@ -70,7 +70,9 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepWor
       : undefined;
 
     t.phase("concepts");
-    const results = await Promise.all(plan.concepts.map((concept) => {
+    // allSettled: on a cancel every child finishes cancelling before the sweep closes (closing
+    // first would terminate the children still cleaning up).
+    const settled = await Promise.allSettled(plan.concepts.map((concept) => {
       const samples = plan.samples.filter((s) => s.concept === concept).map((s) => s.id);
       return t.concept(concept, samples.length, () => executeChild(conceptWorkflow, {
         workflowId: conceptWorkflowId(sweepId, concept),
@@ -81,6 +83,9 @@ export async function sweepWorkflow(input: SweepWorkflowInput): Promise<SweepWor
         memo: { sweepId, concept },
       }));
     }));
+    const refused = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (refused) throw refused.reason;
+    const results = settled.map((r) => (r as PromiseFulfilledResult<ConceptWorkflowResult | null>).value);
     const { outcomes, failures, rejected } = t.collect(plan.concepts, results);
 
     t.phase("aggregate");

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, relative, sep } from "node:path";
+import { imageInside } from "./coco.js";
 import { DataError } from "./errors.js";
 
 const sha256 = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
@@ -34,14 +35,23 @@ export async function datasetIdentity(root: string, splits: { instances: string;
   for (const s of splits) {
     const bytes = await readFile(s.instances);
     annotations.push([relativeName(root, s.instances), sha256(bytes)]);
-    const coco = JSON.parse(bytes.toString("utf8")) as { images?: { file_name?: unknown }[] };
+    let coco: { images?: { file_name?: unknown }[] };
+    try {
+      coco = JSON.parse(bytes.toString("utf8"));
+    } catch (e) {
+      throw new DataError(s.instances, `not valid JSON (${(e as Error).message})`);
+    }
     if (!Array.isArray(coco.images)) throw new DataError(s.instances, "no `images` list");
     const names = coco.images.map((i) => String(i.file_name));
     // 16 reads at a time: bounded memory on a 5,000-image split.
     for (let k = 0; k < names.length; k += 16) {
-      const part = names.slice(k, k + 16).map((n) => join(s.imageDir, n));
-      const hashes = await Promise.all(part.map((f) => readFile(f).then(sha256, () => "missing")));
-      part.forEach((f, j) => images.push([relativeName(root, f), hashes[j]]));
+      const part = names.slice(k, k + 16);
+      // A name that resolves outside the dataset (`..`, a symlink out) is never read: it enters by
+      // name, and the plan fails that image's items.
+      const hashes = await Promise.all(part.map((n) => imageInside(root, join(s.imageDir, n)).then(
+        (real) => readFile(real).then(sha256, () => "missing"),
+        (e) => (e instanceof DataError ? "outside" : "missing"))));
+      part.forEach((n, j) => images.push([`${relativeName(root, s.imageDir)}/${n}`, hashes[j]]));
     }
   }
   images.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

@@ -24,11 +24,12 @@ describe("loadConfig", () => {
       KNEURON_S3_PREFIX: "team/",
       KNEURON_S3_FORCE_PATH_STYLE: "false",
       KNEURON_STORE_DIR: "/ignored/for/s3",
+      KNEURON_S3_TIMEOUT_MS: "1234",
     };
     const cfg = loadConfig({ temporal: { namespace: "cli-flag" } }, env);
     expect(cfg.temporal).toEqual({ address: "temporal.example.internal:7233", namespace: "cli-flag" });
     expect(cfg.worker.cpuConcurrency).toBe(8);
-    expect(cfg.store).toEqual({ kind: "s3", endpoint: "https://s3.example.internal", bucket: "kneuron-artifacts", region: "us-east-1", prefix: "team/", forcePathStyle: false });
+    expect(cfg.store).toEqual({ kind: "s3", endpoint: "https://s3.example.internal", bucket: "kneuron-artifacts", region: "us-east-1", prefix: "team/", forcePathStyle: false, connectTimeoutMs: 5000, timeoutMs: 1234, maxAttempts: 3 });
   });
 
   it("an S3 store without an endpoint means the dev SeaweedFS with the dev credentials", () => {
