@@ -243,6 +243,36 @@ class Runtime implements ModelRuntime {
   }
 
   /** The ffn_scale feed where the graph has it: `scales` rows [L*D] or ones. */
+  /** Zeros shared by every call (onnxruntime only reads its inputs): no allocation per decode step. */
+  private zeroBuffer = new Float32Array(0);
+  private zeros(length: number): Float32Array {
+    if (this.zeroBuffer.length < length) this.zeroBuffer = new Float32Array(length);
+    return this.zeroBuffer.subarray(0, length);
+  }
+
+  /**
+   * Feeds of a decode call: k new tokens for each of n rows on the cache of the previous call's
+   * rows `keep`, with no intervention (deltas and scales act on the prompt only).
+   */
+  private decodeFeeds(emb: Float32Array, attention: BigInt64Array, positions: BigInt64Array, n: number, k: number,
+                      prev: ort.InferenceSession.OnnxValueMapType, keep: number[]): Record<string, ort.Tensor> {
+    const { hidden: H, layers: L, ffn: D } = this.geo;
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: f32(emb, [n, k, H]),
+      attention_mask: i64(attention, [n, attention.length / n]),
+      position_ids: i64(positions, [n, k]),
+      delta_mask: f32(this.zeros(n * k), [n, k]),
+      ffn_delta: f32(this.zeros(n * L * D), [n, L, D]),
+      ...this.scaleFeed(n),
+      tap_positions: i64(new BigInt64Array(0), [0]),
+    };
+    for (let l = 0; l < L; l++) {
+      feeds[`past_key_values.${l}.key`] = takeRows(prev[`present.${l}.key`], keep);
+      feeds[`past_key_values.${l}.value`] = takeRows(prev[`present.${l}.value`], keep);
+    }
+    return feeds;
+  }
+
   private scaleFeed(n: number, scales: (Float32Array | undefined)[] = []): Record<string, ort.Tensor> {
     const { layers: L, ffn: D } = this.geo;
     if (!this.hasAblation) {
@@ -513,8 +543,6 @@ class Runtime implements ModelRuntime {
     let rows = Array.from({ length: B }, (_, b) => b); // original row of each batch row
     let logits = f32Data(res.logits);
     let lastOffset = (b: number) => (b * T0 + T0 - 1) * V;
-    const zeroDelta = new Float32Array(B * L * D);
-    const zeroMask = new Float32Array(B);
 
     for (let step = 0; step < maxNew; step++) {
       // Pick the next token of every live row; keep those that did not end.
@@ -542,19 +570,7 @@ class Runtime implements ModelRuntime {
       const past = T0 + step; // cache length
       const emb = new Float32Array(n * H);
       next.forEach((tok, k) => emb.set(this.tokenEmbeds.get(tok)!, k * H));
-      const feeds: Record<string, ort.Tensor> = {
-        inputs_embeds: f32(emb, [n, 1, H]),
-        attention_mask: i64(new BigInt64Array(n * (past + 1)).fill(1n), [n, past + 1]),
-        position_ids: i64(new BigInt64Array(n).fill(BigInt(past)), [n, 1]),
-        delta_mask: f32(zeroMask.subarray(0, n), [n, 1]),
-        ffn_delta: f32(zeroDelta.subarray(0, n * L * D), [n, L, D]),
-        ...this.scaleFeed(n),
-        tap_positions: i64(new BigInt64Array(0), [0]),
-      };
-      for (let l = 0; l < L; l++) {
-        feeds[`past_key_values.${l}.key`] = takeRows(res[`present.${l}.key`], keep);
-        feeds[`past_key_values.${l}.value`] = takeRows(res[`present.${l}.value`], keep);
-      }
+      const feeds = this.decodeFeeds(emb, new BigInt64Array(n * (past + 1)).fill(1n), new BigInt64Array(n).fill(BigInt(past)), n, 1, res, keep);
       res = await this.s.decoder.run(feeds, fetch);
       logits = f32Data(res.logits);
       lastOffset = (b: number) => b * V;
@@ -623,20 +639,7 @@ class Runtime implements ModelRuntime {
         am.fill(1n, i * (C + k) + C, (i + 1) * (C + k));
         for (let j = 0; j < k; j++) pid[i * k + j] = BigInt(pos[r] + j);
       });
-      const feeds: Record<string, ort.Tensor> = {
-        inputs_embeds: f32(emb, [n, k, H]),
-        attention_mask: i64(am, [n, C + k]),
-        position_ids: i64(pid, [n, k]),
-        delta_mask: f32(new Float32Array(n * k), [n, k]),
-        ffn_delta: f32(new Float32Array(n * L * D), [n, L, D]),
-        ...this.scaleFeed(n),
-        tap_positions: i64(new BigInt64Array(0), [0]),
-      };
-      for (let l = 0; l < L; l++) {
-        feeds[`past_key_values.${l}.key`] = takeRows(res[`present.${l}.key`], keep);
-        feeds[`past_key_values.${l}.value`] = takeRows(res[`present.${l}.value`], keep);
-      }
-      res = await this.s.decoder.run(feeds, fetch);
+      res = await this.s.decoder.run(this.decodeFeeds(emb, am, pid, n, k, res, keep), fetch);
       if (stats) stats.decodeSteps++;
       const logits = f32Data(res.logits);
       const alive: number[] = [];
