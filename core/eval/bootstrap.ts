@@ -39,7 +39,7 @@ export interface DifferenceRow extends Metrics { a: string; b: string; sigma: nu
 export interface BootstrapOptions { resamples: number; seed: number; level?: number }
 
 /** mulberry32: a small, fast, seeded uniform stream. */
-function uniform(seed: number): () => number {
+export function uniform(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -110,7 +110,8 @@ function quantile(sorted: number[], q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
-function interval(estimate: number, draws: number[], level: number): Interval {
+/** The percentile interval of bootstrap draws around `estimate` (NaN draws skipped). */
+export function interval(estimate: number, draws: number[], level: number): Interval {
   const v = draws.filter(Number.isFinite).sort((a, b) => a - b);
   return { estimate, lo: quantile(v, (1 - level) / 2), hi: quantile(v, 1 - (1 - level) / 2) };
 }

@@ -3,31 +3,11 @@
 // first), with a seeded hierarchical bootstrap (knowledge, then samples within each) for the 95 %
 // interval, like Table II's. Arithmetic on stored per-sample numbers only.
 import type { AblationResult, LocalisationResult } from "../pipeline/causal.js";
+import { interval, uniform } from "./bootstrap.js";
+import { meanDefined } from "./scores.js";
 
 export interface SampleValue { concept: string; sampleId: string; value: number }
 export interface Estimate { estimate: number; lo: number; hi: number; samples: number }
-
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const finiteMean = (xs: number[]) => {
-  const v = xs.filter(Number.isFinite);
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
-};
-
-function quantileSorted(v: number[], q: number): number {
-  if (!v.length) return NaN;
-  const pos = (v.length - 1) * q, lo = Math.floor(pos), hi = Math.ceil(pos);
-  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
-}
 
 /** Mean over knowledge of the mean over samples (NaN values skipped), with a hierarchical bootstrap interval. */
 export function hierarchicalMean(values: SampleValue[], opts: { resamples: number; seed: number; level?: number }): Estimate {
@@ -40,12 +20,12 @@ export function hierarchicalMean(values: SampleValue[], opts: { resamples: numbe
   }
   const byConcept = new Map<string, number[]>();
   for (const s of bySample.values()) {
-    const m = finiteMean(s.vals);
+    const m = meanDefined(s.vals);
     if (Number.isFinite(m)) byConcept.set(s.concept, [...(byConcept.get(s.concept) ?? []), m]);
   }
   const groups = [...byConcept.values()];
   const samples = groups.reduce((a, g) => a + g.length, 0);
-  const estimate = finiteMean(groups.map(finiteMean));
+  const estimate = meanDefined(groups.map(meanDefined));
   const u = uniform(opts.seed);
   const pick = (n: number) => Math.floor(u() * n);
   const draws: number[] = [];
@@ -59,9 +39,7 @@ export function hierarchicalMean(values: SampleValue[], opts: { resamples: numbe
     }
     draws.push(means.reduce((a, b) => a + b, 0) / means.length);
   }
-  draws.sort((a, b) => a - b);
-  const level = opts.level ?? 0.95;
-  return { estimate, lo: quantileSorted(draws, (1 - level) / 2), hi: quantileSorted(draws, 1 - (1 - level) / 2), samples };
+  return { ...interval(estimate, draws, opts.level ?? 0.95), samples };
 }
 
 type Opts = { resamples: number; seed: number };
@@ -77,7 +55,7 @@ export function ablationTable(results: AblationResult[], methods: string[], opts
     const drop = hierarchicalMean(of(method, (g) => g.drop), opts);
     if (!drop.samples) continue;
     rows.push({
-      kind: "group", method, k: finiteMean(of(method, (g) => g.neurons).map((v) => v.value)), samples: drop.samples,
+      kind: "group", method, k: meanDefined(of(method, (g) => g.neurons).map((v) => v.value)), samples: drop.samples,
       ...cols("drop_logp", drop), ...cols("drop_z", hierarchicalMean(of(method, (g) => g.dz), opts)),
       ...cols("suppression", hierarchicalMean(of(method, (g) => g.captions?.suppression), opts)),
       ...cols("retention", hierarchicalMean(of(method, (g) => g.captions?.retention), opts)),
@@ -111,7 +89,7 @@ export function groundTruthTable(results: AblationResult[], methods: string[], o
       ok.flatMap(({ r, gt }) => ((target === "z" ? gt.scoresZ : gt.scores) ?? []).filter((s) => s.method === method).map((s) => ({ concept: r.concept, sampleId: r.sampleId, value: f(s) })));
     const p = hierarchicalMean(of((s) => s.precisionAtK), opts);
     if (!p.samples) return [];
-    return [{ method, target, samples: p.samples, k: finiteMean(of((s) => s.k).map((v) => v.value)), ...cols("precision_at_k", p), ...cols("spearman", hierarchicalMean(of((s) => s.spearman), opts)), ...cols("captured", hierarchicalMean(of((s) => s.captured), opts)) }];
+    return [{ method, target, samples: p.samples, k: meanDefined(of((s) => s.k).map((v) => v.value)), ...cols("precision_at_k", p), ...cols("spearman", hierarchicalMean(of((s) => s.spearman), opts)), ...cols("captured", hierarchicalMean(of((s) => s.captured), opts)) }];
   }));
 }
 
