@@ -3,7 +3,7 @@
 import type { Method } from "../spec.js";
 import { layerDistribution } from "../method/decode.js";
 import { meanDefined } from "../eval/scores.js";
-import { bootstrapTable, comparisonPairs, METRICS, type BootstrapRow, type DifferenceRow, type SampleRuns } from "../eval/bootstrap.js";
+import { bootstrapTable, comparisonPairs, METRICS, type BootstrapRow, type DifferenceRow, type Metric, type SampleRuns } from "../eval/bootstrap.js";
 import { mentions } from "../data/concepts.js";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { cachedStep, json, readJson, type PipelineContext } from "./context.js";
@@ -38,29 +38,23 @@ export interface CalibrationSummary {
   reason?: string;
 }
 
+/**
+ * Each metric of core/eval/bootstrap.ts as three columns: estimate, `_lo`, `_hi` (95 %):
+ * suppression, retention, score, selectivity and its parts delta_same = P_same(0) − P_same(σ),
+ * delta_other = P_other(0) − P_other(σ).
+ */
+export type MetricColumns = { [M in Metric as M | `${M}_lo` | `${M}_hi`]: number };
+
 /** A Table II row (results/…/table2.csv): estimates with 95 % bootstrap intervals. */
-export interface ResultRow {
+export interface ResultRow extends MetricColumns {
   method: Method; concept: string; sigma: number | "all"; groups: number;
-  suppression: number; suppression_lo: number; suppression_hi: number;
-  retention: number; retention_lo: number; retention_hi: number;
-  score: number; score_lo: number; score_hi: number;
-  selectivity: number; selectivity_lo: number; selectivity_hi: number;
-  /** The parts of selectivity: P_same(0) − P_same(σ) and P_other(0) − P_other(σ). */
-  delta_same: number; delta_same_lo: number; delta_same_hi: number;
-  delta_other: number; delta_other_lo: number; delta_other_hi: number;
   /** Mean size of the scored sets per sample: images of k, (image, k') pairs. */
   n_same: number; n_other: number;
 }
 
 /** A paired difference a − b on the average over knowledge, with its 95 % interval. */
-export interface DifferenceCsvRow {
+export interface DifferenceCsvRow extends MetricColumns {
   a: string; b: string; sigma: number | "all";
-  suppression: number; suppression_lo: number; suppression_hi: number;
-  retention: number; retention_lo: number; retention_hi: number;
-  score: number; score_lo: number; score_hi: number;
-  selectivity: number; selectivity_lo: number; selectivity_hi: number;
-  delta_same: number; delta_same_lo: number; delta_same_hi: number;
-  delta_other: number; delta_other_lo: number; delta_other_hi: number;
 }
 
 export interface SweepResults {
@@ -100,7 +94,7 @@ export interface CausalResults {
 
 const mean = meanDefined;
 
-const flat = (r: BootstrapRow | DifferenceRow) => Object.fromEntries(METRICS.flatMap((m) => [[m, r[m].estimate], [`${m}_lo`, r[m].lo], [`${m}_hi`, r[m].hi]]));
+const flat = (r: BootstrapRow | DifferenceRow) => Object.fromEntries(METRICS.flatMap((m) => [[m, r[m].estimate], [`${m}_lo`, r[m].lo], [`${m}_hi`, r[m].hi]])) as MetricColumns;
 
 /** Table II (with intervals and σ = 0 rows), the paired differences, and Table III from the group scores. */
 export function buildTables(scores: GroupScore[], methods: Method[], concepts: string[], levels: number[], bootstrap: { resamples: number; seed: number }): Pick<SweepResults, "table2" | "table3" | "differences"> {
@@ -123,7 +117,7 @@ export function buildTables(scores: GroupScore[], methods: Method[], concepts: s
       const groups = mine.reduce((a, s) => a + (s.groups[method] ?? 0), 0);
       const n_same = mean(mine.map((s) => s.counts.same)), n_other = mean(mine.map((s) => s.counts.other));
       for (const r of rows.filter((x) => x.method === method && x.concept === concept)) {
-        table2.push({ method, concept, sigma: r.sigma, groups, ...flat(r), n_same, n_other } as ResultRow);
+        table2.push({ method, concept, sigma: r.sigma, groups, ...flat(r), n_same, n_other });
       }
     }
   }
@@ -131,7 +125,7 @@ export function buildTables(scores: GroupScore[], methods: Method[], concepts: s
     const lv = scores.filter((s) => s.method === method).flatMap((s) => s.levels);
     return { method, bleu: mean(lv.map((l) => l.bleu)), rouge1: mean(lv.map((l) => l.rouge1)), rougeL: mean(lv.map((l) => l.rougeL)), bertscore: mean(lv.map((l) => l.bertscore)), groups: lv.length / Math.max(1, levels.length) };
   });
-  return { table2, table3, differences: differences.map((d) => ({ a: d.a, b: d.b, sigma: d.sigma, ...flat(d) }) as DifferenceCsvRow) };
+  return { table2, table3, differences: differences.map((d) => ({ a: d.a, b: d.b, sigma: d.sigma, ...flat(d) })) };
 }
 
 /** One row per caption (the clean ones as σ = 0, method `clean`): results/…/captions.csv|parquet. */
