@@ -13,13 +13,13 @@ from kneuron_tools import reference as R
 from test_export import TOL, maxdiff, pixels
 
 
-class SetNeurons:
-    """HF hooks at the activation site that set A[b, positions, i] = value for each row's (layer, i, value)."""
+class SetNeurons(R.SiteHooks):
+    """HF hooks at the activation site (registered like the reference's) that set
+    A[b, positions, i] = value for each row's (layer, i, value)."""
 
     def __init__(self, model, site, sets, positions, prompt_len):
-        self.layers = model.model.language_model.layers
-        self.site, self.sets, self.positions, self.T = site, sets, positions, prompt_len
-        self.handles = []
+        super().__init__(model, site)
+        self.sets, self.positions, self.T = sets, positions, prompt_len
 
     def _apply(self, layer, a):
         if a.shape[1] != self.T:  # prefill only; decode steps are not intervened on
@@ -30,20 +30,6 @@ class SetNeurons:
                 if l == layer:
                     a[b, self.positions, i] = v
         return a
-
-    def __enter__(self):
-        for i, layer in enumerate(self.layers):
-            if self.site == "down_proj_input":
-                self.handles.append(layer.mlp.down_proj.register_forward_pre_hook(
-                    lambda mod, args, i=i: (self._apply(i, args[0]),)))
-            else:
-                self.handles.append(layer.mlp.act_fn.register_forward_hook(
-                    lambda mod, args, out, i=i: self._apply(i, out)))
-        return self
-
-    def __exit__(self, *exc):
-        for h in self.handles:
-            h.remove()
 
 
 def ablation_rows(m, sets):
