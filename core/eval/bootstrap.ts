@@ -8,6 +8,8 @@
 // only needs those two means, weighted like the table: mean over knowledge of the mean over its
 // samples of the mean over the sample's runs.
 
+import { uniform } from "../rng.js";
+
 export interface Rates { pSame: number; pOther: number }
 
 export interface SampleRuns {
@@ -37,18 +39,6 @@ export interface BootstrapRow extends Metrics {
 export interface DifferenceRow extends Metrics { a: string; b: string; sigma: number | "all" }
 
 export interface BootstrapOptions { resamples: number; seed: number; level?: number }
-
-/** mulberry32: a small, fast, seeded uniform stream. */
-export function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Pick = (n: number) => number[];
 

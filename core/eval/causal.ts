@@ -3,7 +3,8 @@
 // first), with a seeded hierarchical bootstrap (knowledge, then samples within each) for the 95 %
 // interval, like Table II's. Arithmetic on stored per-sample numbers only.
 import type { AblationResult, LocalisationResult } from "../pipeline/causal.js";
-import { interval, uniform } from "./bootstrap.js";
+import { uniform } from "../rng.js";
+import { interval } from "./bootstrap.js";
 import { meanDefined } from "./scores.js";
 
 export interface SampleValue { concept: string; sampleId: string; value: number }

@@ -3,6 +3,7 @@
 // of a ranking against the exhaustive single-neuron ground truth. Arithmetic only.
 import { gradcam } from "./two-stage.js";
 import { type Aggregate, type LayerTensor, type Neuron, flatIndex, reducePositions } from "./tensor.js";
+import { Rng } from "../rng.js";
 
 export type AblationValue = "mean" | "zero";
 
@@ -70,24 +71,11 @@ export function fullRanking(method: string, t: RankingInputs, seedKey: string): 
   return permutation(L * D, seedKey);
 }
 
-/** A seeded permutation of [0, n) (Fisher–Yates on a mulberry32 stream seeded by the key). */
+/** A seeded permutation of [0, n) (Fisher–Yates on the project's Rng, seeded by the key's FNV-1a hash). */
 export function permutation(n: number, key: string): number[] {
   let h = 2166136261;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619) >>> 0;
-  let a = h;
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(u() * (i + 1));
-    [p[i], p[j]] = [p[j], p[i]];
-  }
-  return p;
+  return new Rng(h).shuffle(Array.from({ length: n }, (_, i) => i));
 }
 
 /** Average ranks (1 = smallest), ties sharing their mean rank. */

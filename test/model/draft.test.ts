@@ -10,16 +10,8 @@ import { ModelError } from "../../core/model/errors.js";
 import { batchBytes, geometryOf } from "../../core/model/memory.js";
 import { emptyDraftStats, loadModel, type CaptionItem, type ModelRuntime } from "../../core/model/runtime.js";
 import { decodeSafetensors } from "../../core/store/safetensors.js";
+import { uniform } from "../../core/rng.js";
 
-/** mulberry32: seeded uniforms for test deltas. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BUNDLES = ["test/fixtures/model/tiny-random", "test/fixtures/model/llava-random", "test/fixtures/model/minigpt4-random", "models/tiny"].filter((d) => existsSync(join(d, "bundle.json")));
 
@@ -69,7 +61,7 @@ describe.each(BUNDLES)("captions with drafts on %s", (dir) => {
     const n = px.length / 2;
     const pixels = [px.slice(0, n), px.slice(n)];
     // 24 noise rows over the two images, from no noise to strong noise on a few neurons.
-    const r = rng(11);
+    const r = uniform(11);
     const neurons = Array.from({ length: 12 }, () => Math.floor(r() * L * D));
     items = Array.from({ length: 24 }, (_, k) => {
       const delta = new Float32Array(L * D);

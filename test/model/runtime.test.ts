@@ -13,18 +13,10 @@ import { buildPrompt } from "../../core/model/prompt.js";
 import { loadModel, type ModelRuntime } from "../../core/model/runtime.js";
 import { loadTokenizer } from "../../core/model/tokenizer.js";
 import { decodeSafetensors } from "../../core/store/safetensors.js";
+import { uniform } from "../../core/rng.js";
 
 const DIR = "test/fixtures/model/tiny-random";
 
-/** A seeded uniform generator (mulberry32) for test deltas. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function expectModelError(p: Promise<unknown> | (() => unknown), code: ModelError["code"], match?: RegExp): Promise<void> {
   let err: unknown;
@@ -54,7 +46,7 @@ afterAll(() => rt?.close());
 
 describe("captioning", () => {
   it("gives the same captions in one batch, in small batches and one at a time, while rows finish at different steps", async () => {
-    const r = rng(7);
+    const r = uniform(7);
     // 12 noise rows over two images with deltas of growing size.
     const items = Array.from({ length: 12 }, (_, k) => {
       const delta = new Float32Array(L * D);

@@ -2,7 +2,7 @@
  * Procedural backgrounds, textured (noise, stripes, grain) so that inpainting has real work:
  * a flat colour would make every inpainted twin trivially perfect.
  */
-import { Rng } from "./rng.js";
+import { Rng } from "../../rng.js";
 
 export interface Background {
   name: string;

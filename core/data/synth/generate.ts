@@ -16,7 +16,7 @@ import { maskArea, segmentationToMask } from "../mask.js";
 import type { SynthMarker } from "../select.js";
 import { BACKGROUNDS, type Background } from "./backgrounds.js";
 import { sprite } from "./icons.js";
-import { Rng } from "./rng.js";
+import { Rng } from "../../rng.js";
 
 /** Bump when the output for a given seed changes; cached sets with another version are rebuilt. */
 export const SYNTH_VERSION = 1;

@@ -1,4 +1,7 @@
-/** Small seeded PRNG (mulberry32) keyed by strings, so every image has its own stream. */
+/**
+ * The project's small seeded PRNG (mulberry32), keyed by numbers or strings: synthetic scenes (every
+ * image its own stream), the bootstrap's resamples, the ablation's random orders, test inputs.
+ */
 
 /** 32-bit FNV-1a hash of a string, then avalanche-mixed. */
 export function hash32(s: string): number {
@@ -49,4 +52,10 @@ export class Rng {
     }
     return items;
   }
+}
+
+/** A seeded uniform stream in [0, 1) as a function. */
+export function uniform(seed: number | string): () => number {
+  const r = new Rng(seed);
+  return () => r.next();
 }
