@@ -154,7 +154,7 @@ export interface AggregateSpec {
 }
 
 /** Every caption of the sweep as rows: the clean ones (σ = 0) once per sample, then each group's. */
-async function captionRows(ctx: PipelineContext, plan: SweepPlan, outcomes: SampleOutcome[], records: SampleRecord[], selections: (Selection | undefined)[]): Promise<CaptionRow[]> {
+async function captionRows(ctx: PipelineContext, plan: SweepPlan, outcomes: SampleOutcome[], records: SampleRecord[], selections: (Selection | undefined)[], perturbLevel: (key: string) => Promise<PerturbLevel>): Promise<CaptionRow[]> {
   const imageConcepts = new Map(plan.evalImages.map((i) => [String(i.imageId), i.concepts]));
   const cleanCache = new Map<string, Record<string, string>>();
   const rows: CaptionRow[] = [];
@@ -174,7 +174,7 @@ async function captionRows(ctx: PipelineContext, plan: SweepPlan, outcomes: Samp
     let cleanDone = false;
     for (const g of sel.groups) {
       for (const pk of o.perturbKeys[g.name] ?? []) {
-        const lv = await readJson<PerturbLevel>(ctx, pk, "perturb.json");
+        const lv = await perturbLevel(pk);
         if (!cleanDone) {
           for (const id of Object.keys(lv.captions[0] ?? {})) rows.push(row("clean", "clean", 0, 0, id, clean[id] ?? ""));
           cleanDone = true;
@@ -240,18 +240,24 @@ export async function aggregateSweep(ctx: PipelineContext, plan: SweepPlan, spec
     // A control's layer distribution is that of its first group (the others are drawn alike).
     const layers = Object.fromEntries(spec.methods.map((m) => [m, layerDistribution(sel.flatMap((s) => s.groups.find((g) => g.method === m)?.neurons ?? []), layersCount)]));
     const neurons = sel.flatMap((s) => s.groups.flatMap((g) => g.neurons.map((n, rank) => ({ concept: s.concept, sampleId: s.sampleId, method: g.method, group: g.name, rank, layer: n.layer, index: n.index, score: n.score }))));
+    // Each noise level's captions are read once, for the examples and the captions table.
+    const perturbCache = new Map<string, Promise<PerturbLevel>>();
+    const perturbLevel = (key: string) => {
+      if (!perturbCache.has(key)) perturbCache.set(key, readJson<PerturbLevel>(ctx, key, "perturb.json"));
+      return perturbCache.get(key)!;
+    };
     const examples: SweepResults["examples"] = [];
     for (const [k, o] of outcomes.entries()) {
       // One example row per method and level: the first group (a control's `random-0`), first draw.
       for (const g of selections[k]?.groups ?? []) {
         if (g.name !== g.method && !g.name.endsWith("-0")) continue;
         for (const pk of o.perturbKeys[g.name] ?? []) {
-          const lv = await readJson<PerturbLevel>(ctx, pk, "perturb.json");
+          const lv = await perturbLevel(pk);
           examples.push({ concept: records[k].sample.concept, sampleId: records[k].sample.id, method: g.method, sigma: lv.sigma, caption: lv.captions[0]?.[records[k].sample.imageId] ?? "" });
         }
       }
     }
-    const captions = await captionRows(ctx, plan, outcomes, records, selections);
+    const captions = await captionRows(ctx, plan, outcomes, records, selections, perturbLevel);
     const causal = await causalResults(ctx, spec, outcomes);
     const results: SweepResults = {
       sweepId: plan.sweepId, bundle: plan.bundle, dataset: plan.dataset, encoder,
