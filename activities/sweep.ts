@@ -327,7 +327,7 @@ export function createSweepActivities(deps: SweepActivityDeps) {
         const record = await readJson<steps.SampleRecord>(ctx, input.sampleKey, "sample.json");
         const sel = await readJson<steps.Selection>(ctx, input.selectionKey, "selection.json");
         const images = await steps.evaluationImages(ctx, p, spec, record.sample.concept, input.cleanKey);
-        const perturbKeys = await steps.perturbGroup(ctx, p, spec, record, input.identifyKey, groupOf(sel, input.group), images, input.cleanKey);
+        const perturbKeys = await steps.perturbGroup(ctx, p, spec, record, groupOf(sel, input.group), images, input.cleanKey);
         return { perturbKeys };
       });
     },

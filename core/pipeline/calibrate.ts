@@ -35,7 +35,7 @@ export async function calibrateConcept(ctx: PipelineContext, plan: SweepPlan, sp
         const { selection } = await selectNeurons(ctx, searchSpec, p.record, p.identifyKey, rules);
         const group = selection.groups[0];
         if (group.neurons.length > auto.maxNeurons) { scores.push({ suppression: NaN, retention: NaN, neurons: group.neurons.length }); continue; }
-        const keys = await perturbGroup(ctx, plan, searchSpec, p.record, p.identifyKey, group, images, cleanCalibrationKey);
+        const keys = await perturbGroup(ctx, plan, searchSpec, p.record, group, images, cleanCalibrationKey);
         const { score } = await scoreGroup(ctx, searchSpec, p.record, group, images, keys, cleanCalibrationKey);
         scores.push({ suppression: score.levels[0].suppression, retention: score.levels[0].retention, neurons: group.neurons.length });
       }

@@ -33,7 +33,7 @@ export async function runSample(ctx: PipelineContext, plan: SweepPlan, spec: Swe
   outcome.interpretKey = await interpretSample(ctx, plan, record, identifyKey, selectionKey);
   const images = await evaluationImages(ctx, plan, spec, sample.concept, cleanKey);
   for (const group of selection.groups) {
-    const keys = await perturbGroup(ctx, plan, spec, record, identifyKey, group, images, cleanKey);
+    const keys = await perturbGroup(ctx, plan, spec, record, group, images, cleanKey);
     outcome.perturbKeys[group.name] = keys;
     outcome.scoreKeys.push((await scoreGroup(ctx, spec, record, group, images, keys, cleanKey)).key);
   }

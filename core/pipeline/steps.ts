@@ -326,7 +326,7 @@ async function imageEmbeds(model: ModelRuntime, files: string[]): Promise<Float3
  * group's neurons at every image position, greedy captions of every evaluation image. One
  * artifact per level, so a retried activity resumes at the first unfinished level.
  */
-export async function perturbGroup(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, record: SampleRecord, identifyKey: string, group: NeuronGroup, images: EvalImage[], cleanKey: string): Promise<string[]> {
+export async function perturbGroup(ctx: PipelineContext, plan: SweepPlan, spec: SweepSpec, record: SampleRecord, group: NeuronGroup, images: EvalImage[], cleanKey: string): Promise<string[]> {
   const groupId = `${record.sample.id}/${group.name}`;
   const keys: string[] = [];
   const std = spec.noise.unit === "std" ? (await readActivationStats(ctx, cleanKey)).std : undefined;

@@ -69,7 +69,7 @@ describe("pipeline steps (random bundle)", () => {
       const identifyKey = await identifySample(ctx, plan, record);
       const { selection } = await selectNeurons(ctx, spec, record, identifyKey);
       const group = selection.groups[0];
-      const perturbKeys = await perturbGroup(ctx, plan, spec, record, identifyKey, group, images, cleanKey);
+      const perturbKeys = await perturbGroup(ctx, plan, spec, record, group, images, cleanKey);
       const { score } = await scoreGroup(ctx, spec, record, group, images, perturbKeys, cleanKey);
       return { identifyKey, selection, perturbKeys, score };
     };
