@@ -1,6 +1,6 @@
 // The random-neuron control: groups a method's result is compared with. Seeded from the sweep
 // seed and the group's id, so a retried step draws the same neurons.
-import { seededNormal } from "./noise.js";
+import { Rng } from "../rng.js";
 import type { ScoredNeuron, Neuron } from "./tensor.js";
 
 export interface RandomGroupSpec {
@@ -12,17 +12,10 @@ export interface RandomGroupSpec {
   layerMatched: boolean;
 }
 
-/** Uniform integers in [0, n) from the seeded stream (one normal → one uniform via its CDF). */
+/** Uniform integers in [0, n) from the project's seeded stream. */
 function uniformStream(key: string): (n: number) => number {
-  const normal = seededNormal(key);
-  return (n) => Math.min(n - 1, Math.floor(0.5 * (1 + erf(normal() / Math.SQRT2)) * n));
-}
-
-// Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7): enough to turn a normal into a uniform index.
-function erf(x: number): number {
-  const s = Math.sign(x), a = Math.abs(x), t = 1 / (1 + 0.3275911 * a);
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
-  return s * y;
+  const rng = new Rng(key);
+  return (n) => Math.min(n - 1, Math.floor(rng.next() * n));
 }
 
 /** Draw `count` distinct indices of [0, n) (partial Fisher–Yates on a lazily materialised range). */
