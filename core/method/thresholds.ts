@@ -5,7 +5,8 @@ import { type NeuronScores, type ScoredNeuron, aboveThreshold, quantile, topK } 
 export const ThresholdRuleSchema = z.discriminatedUnion("mode", [
   z.object({ mode: z.literal("manual"), value: z.number().finite() }),
   z.object({ mode: z.literal("quantile"), q: z.number().min(0).max(1) }),
-  z.object({ mode: z.literal("count"), n: z.number().int().nonnegative() }),
+  // Bounded like maxNeurons: a count beyond any model's L·D is a typo, not a request.
+  z.object({ mode: z.literal("count"), n: z.number().int().nonnegative().max(100_000_000) }),
 ]);
 export type ThresholdRule = z.infer<typeof ThresholdRuleSchema>;
 
