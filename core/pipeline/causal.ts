@@ -10,13 +10,13 @@ import { ablationRow, curveSizes, fullRanking, permutation, scoreAgainstTruth, t
 import { heatmapValues } from "../method/decode.js";
 import { localise, type Localisation } from "../method/localise.js";
 import { flatIndex } from "../method/tensor.js";
-import { evaluationSets, selectivity, setScores } from "../eval/scores.js";
+import { selectivity, setScores } from "../eval/scores.js";
 import { encodeSafetensors } from "../store/index.js";
 import { CONTROL_METHODS, type Method, type SweepSpec } from "../spec.js";
 import type { ModelRuntime, TargetItem } from "../model/runtime.js";
 import { cachedStep, json, readJson, type PipelineContext } from "./context.js";
 import type { EvalImage, SweepPlan } from "./plan.js";
-import { readActivationStats, readCleanCaptions, readIdentify, type SampleRecord, type Selection } from "./steps.js";
+import { readActivationStats, readCleanCaptions, readIdentify, scoredSets, type SampleRecord, type Selection } from "./steps.js";
 
 const identity = (plan: SweepPlan) => ({ dataset: plan.dataset.sha256, bundle: plan.bundle.sha256 });
 
@@ -190,7 +190,7 @@ async function ablate(ctx: PipelineContext, model: ModelRuntime, plan: SweepPlan
   if (c.captions) {
     const cleanCaps = await readCleanCaptions(ctx, cleanKey);
     const mentionFn = (cap: string, k: string) => mentions(cap, k).mentioned;
-    const sets = evaluationSets(record.sample.concept, images, spec.eval.sets === "faithful" ? (id) => cleanCaps[id] ?? "" : null, mentionFn);
+    const sets = scoredSets(spec, record.sample.concept, images, cleanCaps); // the noise runs' sets
     const cl = setScores(record.sample.concept, sets, (id) => cleanCaps[id] ?? "", mentionFn);
     cleanRates = { pSame: cl.pSame, pOther: cl.pOther };
     const embs = await model.embedImages(await Promise.all(images.map((i) => model.preprocess(i.file))));
