@@ -326,7 +326,7 @@ async function causalSection(r: SweepResults): Promise<Html> {
   const heads = (cols: [string, string][]) => html`<thead><tr><th scope="col">Method</th><th scope="col">samples</th>${cols.map(([, h]) => html`<th scope="col">${h}</th>`)}</tr></thead>`;
   const table = (rows: Record<string, number | string>[], cols: [string, string][], extra?: (x: Record<string, number | string>) => Html) =>
     html`<div class="scroll"><table class="causal">${heads(cols)}<tbody>${rows.map((x) => html`<tr><th scope="row">${label(x.method)}${extra ? extra(x) : ""}</th><td class="num">${String(x.samples)}</td>${cols.map(([m]) => causalCell(x, m))}</tr>`)}</tbody></table></div>`;
-  const gt = c.samples.flatMap((s) => (s.groundTruth && "seconds" in s.groundTruth ? [s.groundTruth] : []));
+  const gt = c.samples.flatMap((s) => (s.groundTruth && "neurons" in s.groundTruth ? [s.groundTruth] : []));
   return html`<section id="causal"><h2>Causal tests</h2>
 <p>Deterministic interventions instead of noise: each group's neurons are set to their mean over the evaluation images' image positions (mean-ablation) at the image positions of x, teacher-forced on caption(x) up to the target token t.
 Every number is the mean over knowledge of the mean over samples (a control's groups averaged within the sample) with its 95 % hierarchical bootstrap interval.</p>
@@ -336,7 +336,7 @@ ${groups.length ? html`<p>Drop of log p(t) and of z<sub>t</sub> when the group i
 ${table(groups, [["drop_logp", "Δ log p(t)"], ["drop_z", "Δ z(t)"], ["suppression", "Suppression S"], ["retention", "Retention R"], ["selectivity", "Selectivity"]], (x) => html` <span class="dim">|N| ${fmt(x.k)}</span>`)}` : html`<p class="empty">No ablation was measured.</p>`}
 ${chart ? html`<figure class="chart"><figcaption>Ablation curve: the first k neurons of each method's ranking ablated together; grey: random groups of k neurons (the band is their 95 % interval).</figcaption>${raw(chart)}</figure>` : ""}
 <h3>Ground truth: every neuron alone</h3>
-${c.groundTruth.length ? html`<p>For ${String(Math.max(...c.groundTruth.map((x) => Number(x.samples))))} samples, every FFN neuron was ablated alone${gt.length ? ` (${gt[0].neurons} neurons, ${fmt(gt.reduce((a, g) => a + g.seconds, 0) / gt.length)} s per sample)` : ""}. Precision@k: share of the method's group among the k neurons with the largest true effect (k = |N_k|); Spearman ρ: the method's full ranking against the true effects; captured: the group's summed true effect over the true top-k's.</p>
+${c.groundTruth.length ? html`<p>For ${String(Math.max(...c.groundTruth.map((x) => Number(x.samples))))} samples, every FFN neuron was ablated alone${gt.length ? ` (${gt[0].neurons} neurons per sample)` : ""}. Precision@k: share of the method's group among the k neurons with the largest true effect (k = |N_k|); Spearman ρ: the method's full ranking against the true effects; captured: the group's summed true effect over the true top-k's.</p>
 ${table(c.groundTruth, [["precision_at_k", "precision@k"], ["spearman", "Spearman ρ"], ["captured", "captured effect"]], gtLabel)}` : html`<p class="empty">No ground truth was computed.</p>`}
 <h3>Heatmap localisation</h3>
 ${c.localisation.length ? html`<p>Each group's top-5 heatmap on x against the object's mask (not dilated): IoU of the hottest 5 % of pixels with the mask, and the pointing game (is the hottest pixel on the object).</p>

@@ -87,7 +87,7 @@ export interface CausalResults {
   groundTruth: Record<string, number | string>[];
   localisation: Record<string, number | string>[];
   /** Per sample: each group's IoU / pointing and the report heatmap's, and the ablation's skip reason or ground-truth cost. */
-  samples: { sampleId: string; concept: string; heatmap: { iou: number; pointing: number } | null; groups: { group: string; iou: number; pointing: number }[]; skipped?: string; groundTruth?: { neurons: number; seconds: number } | { skipped: string }; seconds?: number }[];
+  samples: { sampleId: string; concept: string; heatmap: { iou: number; pointing: number } | null; groups: { group: string; iou: number; pointing: number }[]; skipped?: string; groundTruth?: { neurons: number } | { skipped: string } }[];
   /** Why ablation was not measured (one line per distinct reason, with its sample count). */
   skipped: string[];
 }
@@ -216,8 +216,8 @@ async function causalResults(ctx: PipelineContext, spec: AggregateSpec, outcomes
       const l = loc.find((x) => x.sampleId === id), a = abl.find((x) => x.sampleId === id);
       return {
         sampleId: id, concept: (l ?? a)!.concept, heatmap: l?.heatmap ?? null, groups: (l?.groups ?? []).map((g) => ({ group: g.group, iou: g.iou, pointing: g.pointing })),
-        ...(a?.skipped ? { skipped: a.skipped } : {}), ...(a?.seconds !== undefined ? { seconds: a.seconds } : {}),
-        ...(a?.groundTruth ? { groundTruth: "skipped" in a.groundTruth ? a.groundTruth : { neurons: a.groundTruth.neurons, seconds: a.groundTruth.seconds } } : {}),
+        ...(a?.skipped ? { skipped: a.skipped } : {}),
+        ...(a?.groundTruth ? { groundTruth: "skipped" in a.groundTruth ? a.groundTruth : { neurons: a.groundTruth.neurons } } : {}),
       };
     }),
     skipped: [...reasons].map(([r, n]) => `${r} (${n} sample${n === 1 ? "" : "s"})`),

@@ -80,7 +80,6 @@ export interface CurvePoint extends TargetEffect { method: string; k: number }
 
 export interface GroundTruth {
   neurons: number;
-  seconds: number;
   /** Per group: precision@k (k = the group's size), Spearman ρ of the ranking, captured share, against the drops of log p(t). */
   scores: ({ method: Method; group: string; k: number } & GroundTruthScore)[];
   /** The same against the drops of z_t (log p(t) saturates when p(t) ≈ 1; the logit does not). */
@@ -103,7 +102,6 @@ export interface AblationResult {
   /** Each method's ranking ablated k = 1, 2, 4, … 4·|N_k|; method `random-uniform` = the band's groups (`group` g). */
   curve?: (CurvePoint & { group?: number })[];
   groundTruth?: GroundTruth | { skipped: string };
-  seconds?: number;
 }
 
 /** Whether this sample gets the exhaustive ground truth (`causal.groundTruth`: first sample of each knowledge, all, off). */
@@ -149,23 +147,26 @@ export async function ablateSample(ctx: PipelineContext, plan: SweepPlan, spec: 
     value: c.value, scope: c.scope, curve: c.curve, captions: c.captions, groundTruth: gt, maxNeurons: c.groundTruthMaxNeurons,
     images: images.map((i) => i.imageId), maxNewTokens: spec.eval.maxNewTokens, seed: spec.seed, randomGroups: spec.randomGroups, sets: spec.eval.sets,
   };
+  // Wall times go to the step's manifest (meta), not its payload: results stay byte-identical across
+  // retries and hosts, and the cost stays readable (`seconds`, `groundTruthSeconds`).
+  const timing: { seconds?: number; groundTruthSeconds?: number } = {};
   const key = await cachedStep(ctx, "ablate", inputs, async () => {
     const model = await ctx.model();
     const base = { sampleId: record.sample.id, concept: record.sample.concept };
     if (!model.hasAblation) return { "ablate.json": json({ ...base, skipped: NO_ABLATION_INPUT } satisfies AblationResult) };
     const t0 = performance.now();
-    const result = await ablate(ctx, model, plan, spec, record, identifyKey, selectionKey, images, cleanKey, gt);
-    result.json.seconds = (performance.now() - t0) / 1000;
+    const result = await ablate(ctx, model, plan, spec, record, identifyKey, selectionKey, images, cleanKey, gt, timing);
+    timing.seconds = (performance.now() - t0) / 1000;
     const files: Record<string, string | Uint8Array> = { "ablate.json": json({ ...base, ...result.json }) };
     const shape = [model.manifest.layers, model.manifest.ffnDim];
     if (result.effects) files["groundtruth.safetensors"] = encodeSafetensors({ drop: { dtype: "F32", shape, data: result.effects.logp }, drop_z: { dtype: "F32", shape, data: result.effects.z } });
     return files;
-  });
+  }, timing);
   return { key, result: await readJson<AblationResult>(ctx, key, "ablate.json") };
 }
 
 async function ablate(ctx: PipelineContext, model: ModelRuntime, plan: SweepPlan, spec: SweepSpec, record: SampleRecord, identifyKey: string, selectionKey: string,
-  images: EvalImage[], cleanKey: string, gt: boolean): Promise<{ json: AblationResult; effects?: { logp: Float32Array; z: Float32Array } }> {
+  images: EvalImage[], cleanKey: string, gt: boolean, timing: { groundTruthSeconds?: number }): Promise<{ json: AblationResult; effects?: { logp: Float32Array; z: Float32Array } }> {
   const c = spec.causal;
   const { layers: L, ffnDim: D } = model.manifest;
   const sel = await readJson<Selection>(ctx, selectionKey, "selection.json");
@@ -248,7 +249,8 @@ async function ablate(ctx: PipelineContext, model: ModelRuntime, plan: SweepPlan
     const score = (e: Float32Array) => sel.groups.map((g) => ({ method: g.method, group: g.name, k: g.neurons.length, ...scoreAgainstTruth(rankings.get(g.name)!, g.neurons.length, e) }));
     const lp = effects.logp;
     const top = Array.from(lp.keys()).sort((a, b) => lp[b] - lp[a]).slice(0, 10).map((f) => ({ layer: Math.floor(f / D), index: f % D, drop: lp[f] }));
-    groundTruth = { neurons: L * D, seconds: (performance.now() - g0) / 1000, scores: score(lp), scoresZ: score(effects.z), top };
+    timing.groundTruthSeconds = (performance.now() - g0) / 1000;
+    groundTruth = { neurons: L * D, scores: score(lp), scoresZ: score(effects.z), top };
   }
   return { json: { sampleId: record.sample.id, concept: record.sample.concept, value: c.value, scope: c.scope, clean, cleanRates, groups, curve, groundTruth }, effects };
 }

@@ -18,7 +18,7 @@ function ablation(sampleId: string, concept: string, drop: number): AblationResu
     sampleId, concept, value: "mean", scope: "image", clean: { logp: -1, z: 2 },
     groups: [g("two-stage", "two-stage", drop), g("random", "random-0", 0.01), g("random", "random-1", 0.03)],
     curve: [1, 2, 4].flatMap((k) => [{ method: "two-stage", k, logp: 0, z: 0, drop: drop * k, dz: k }, { method: "random", k, group: 0, logp: 0, z: 0, drop: 0.01 * k, dz: 0 }]),
-    groundTruth: { neurons: 16, seconds: 1.5, top: [], scores: [{ method: "two-stage", group: "two-stage", k: 4, precisionAtK: 0.75, spearman: 0.6, captured: 0.8 }, { method: "random", group: "random-0", k: 4, precisionAtK: 0, spearman: 0.01, captured: 0.1 }] },
+    groundTruth: { neurons: 16, top: [], scores: [{ method: "two-stage", group: "two-stage", k: 4, precisionAtK: 0.75, spearman: 0.6, captured: 0.8 }, { method: "random", group: "random-0", k: 4, precisionAtK: 0, spearman: 0.01, captured: 0.1 }] },
   };
 }
 const loc = (sampleId: string, concept: string): LocalisationResult => ({

@@ -59,6 +59,7 @@ describe("a sweep across hosts: data and bundle through the store", () => {
       dataset: { kind: "coco", dir: data, split: "experiment" }, bundle,
       concepts: ["clock"], samplesPerConcept: 1,
       noise: { levels: [4], draws: 1 }, eval: { otherImages: 2, maxNewTokens: 8, bootstrap: { resamples: 100, seed: 0 } },
+      causal: { groundTruth: "off" }, // tested in causal-steps.test.ts; the ablations still run here
     });
     const single = await sweep("single", spec, [{}, {}]);
     expect(single.result.failures).toEqual([]);

@@ -32,6 +32,9 @@ export function smallSpec(over: Record<string, unknown> = {}): SweepSpec {
     // The control runs like every method; two groups keep the sweep small.
     randomGroups: 2,
     eval: { otherImages: 6, maxNewTokens: 12 },
+    // Ablations run (they are part of every sweep); the exhaustive ground truth (L·D rows per
+    // sample) is tested in test/pipeline/causal-steps.test.ts, not in every orchestration test.
+    causal: { groundTruth: "off" },
     ...over,
   });
 }
