@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 // The README's report images, reproducible from a finished sweep in a local store:
 //   npx tsx test/report/docs-images.ts <storeDir> <sweepId> <outDir> [sampleId ...]
-// writes report.png (full page), report-top.png (its first screen) and heatmaps.png (original ·
-// inpainted · heatmap of the named samples, default the first three with a heatmap). Fails on
+// writes report.png (full page), report-top.png (its first screen), causal.png (the Causal tests
+// section, when the sweep has one) and heatmaps.png (original · inpainted · heatmap of the named
+// samples, default the first three with a heatmap). Fails on
 // console errors, failed requests or undecoded images, like the browser test.
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -30,6 +31,11 @@ try {
   const { width, height } = await sharp(full).metadata();
   await palette(sharp(full).extract({ left: 0, top: 0, width: width!, height: Math.min(height!, 1660) })).toFile(join(outDir, "report-top.png"));
   console.log(`report.png: ${width}×${height}, from ${built.key}`);
+  const causal = await page.$("section#causal");
+  if (causal) {
+    await palette(sharp(await causal.screenshot())).toFile(join(outDir, "causal.png"));
+    console.log("causal.png: the Causal tests section");
+  }
 } finally {
   await browser.close();
 }
