@@ -75,3 +75,16 @@ def runner_for():
         return cache[b.name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def committed_bundle(torch_threads) -> Exported:
+    """The committed models/tiny with its HF weights (hf/): parity on the default model itself."""
+    import json
+
+    from kneuron_tools.checkpoint import load_checkpoint
+
+    d = TOOLS.parent / "models" / "tiny"
+    if not (d / "hf" / "model.safetensors").exists():
+        pytest.skip("models/tiny has no hf/ weights")
+    return Exported("committed", d / "hf", d, load_checkpoint(d / "hf", "tiny"), json.loads((d / "bundle.json").read_text()))

@@ -13,6 +13,12 @@ from kneuron_tools import reference as R
 from test_export import TOL, maxdiff, pixels
 
 
+@pytest.fixture(scope="module", params=["tiny", "llava", "committed"])
+def bundle(request):
+    """Both random test bundles and the committed models/tiny (its weights are in hf/)."""
+    return request.getfixturevalue(f"{request.param}_bundle")
+
+
 class SetNeurons(R.SiteHooks):
     """HF hooks at the activation site (registered like the reference's) that set
     A[b, positions, i] = value for each row's (layer, i, value)."""
