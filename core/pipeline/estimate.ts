@@ -12,10 +12,13 @@ import { CONTROL_METHODS, type SweepSpec } from "../spec.js";
 const ASSUMED_IMAGES_OF_K = 4;
 /** Images in the split: the synthetic experiment split; COCO val2017, or train2017 for a train split. */
 const splitImages = (d: SweepSpec["dataset"]) => (d.kind === "synthetic" ? 120 : d.split.startsWith("train") ? 118_287 : 5000);
-/** Teacher-forced ablation rows per second of models/tiny on 2 loaded CPU cores (1,536 rows in 65 s). */
-const TINY_ABLATION_ROWS_PER_S = 24;
-/** Noise captions per second of models/tiny on 2 CPU cores (docs/METHOD.md: 30-60). */
-const TINY_CAPTIONS_PER_S = 30;
+/**
+ * Measured in the full default sweep on models/tiny, 2 quiet CPU cores (docs/METHOD.md): the ground
+ * truth's 30,720 teacher-forced rows in 65 s; ≈ 80,000 captions (noise and ablation) in 885 s of
+ * wall time, everything else of the sweep included. A loaded machine is 2-4x slower.
+ */
+const TINY_ABLATION_ROWS_PER_S = 470;
+const TINY_CAPTIONS_PER_S = 90;
 const TINY_SIZE = 4 * 128 * 384; // layers x hidden x ffnDim of models/tiny
 /** Node, onnxruntime, BERTScore encoder, sharp and OpenCV.js before any sweep data. */
 const BASE_BYTES = 600 * 2 ** 20;
