@@ -333,7 +333,7 @@ Every number is the mean over knowledge of the mean over samples (a control's gr
 ${c.skipped.length ? html`<ul class="findings">${c.skipped.map((s) => html`<li>${s}</li>`)}</ul>` : ""}
 <h3>Ablation effect on the target</h3>
 ${groups.length ? html`<p>Drop of log p(t) and of z<sub>t</sub> when the group is ablated (higher = the group carries more of t), and the captions of the evaluation images under that one ablation, scored like the noise runs.</p>
-${table(groups, [["drop_logp", "Δ log p(t)"], ["drop_z", "Δ z(t)"], ["suppression", "Suppression S"], ["retention", "Retention R"], ["selectivity", "Selectivity"]], (x) => html` <span class="dim">|N| ${fmt(x.k)}</span>`)}` : html`<p class="empty">No ablation was measured.</p>`}
+${table(groups, [["drop_logp", "Δ log p(t)"], ["drop_z", "Δ z(t)"], ["suppression", "Suppression S"], ["retention", "Retention R"], ["selectivity", "Selectivity"]], (x) => html` <span class="dim">mean |N| ${Number(x.k).toFixed(1)}</span>`)}` : html`<p class="empty">No ablation was measured.</p>`}
 ${chart ? html`<figure class="chart"><figcaption>Ablation curve: the first k neurons of each method's ranking ablated together; grey: random groups of k neurons (the band is their 95 % interval).</figcaption>${raw(chart)}</figure>` : ""}
 <h3>Ground truth: every neuron alone</h3>
 ${c.groundTruth.length ? html`<p>For ${String(Math.max(...c.groundTruth.map((x) => Number(x.samples))))} samples, every FFN neuron was ablated alone${gt.length ? ` (${gt[0].neurons} neurons per sample)` : ""}. Precision@k: share of the method's group among the k neurons with the largest true effect (k = |N_k|); Spearman ρ: the method's full ranking against the true effects; captured: the group's summed true effect over the true top-k's.</p>
