@@ -2,7 +2,6 @@
 // data: ablateSample's groups, curve, captions and ground truth (one neuron's entry equals a
 // separately computed single mean-ablation), localiseSample, Pan's predicting-token position,
 // reuse on a second pass, and the skip on a bundle exported without the ablation input.
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
