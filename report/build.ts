@@ -12,6 +12,9 @@ import type { SweepPlan } from "../core/pipeline/plan.js";
 import { readLatest, readSweepSpec, sweepRecordKey, writeReportRecord } from "../core/pipeline/records.js";
 import type { SweepSpec } from "../core/spec.js";
 import { ArtifactNotFoundError, type ArtifactStore, isComplete, readStep, safeSegment, stepKey, writeStep } from "../core/store/index.js";
+import { readTree, readTreeFile, type Tree } from "../core/store/cache.js";
+import { relativeName } from "../core/data/identity.js";
+import { datasetTreeKey } from "../core/pipeline/push.js";
 import { renderReport, type SampleImages } from "./render.js";
 
 export type { SampleImages };
@@ -125,15 +128,29 @@ export async function buildReport(opts: BuildReportOptions): Promise<BuiltReport
     files[name] = bytes;
     return name;
   };
+  // The original image from the plan's path, or — on a host without the data — from the dataset
+  // tree pushed to the store for workers on other hosts (`--push`), verified against its hash.
+  let pushed: Promise<Tree | undefined> | undefined;
+  const originalBytes = async (file: string): Promise<Uint8Array> => {
+    try {
+      return new Uint8Array(await readFile(file));
+    } catch (e) {
+      pushed ??= plan ? readTree(store, datasetTreeKey(plan.dataset.sha256)) : Promise.resolve(undefined);
+      const tree = await pushed;
+      const bytes = tree && plan ? await readTreeFile(store, tree, relativeName(plan.dataset.dir, file)) : undefined;
+      if (!bytes) throw e;
+      return bytes;
+    }
+  };
   for (const s of results.samples) {
     const im: SampleImages = (images[s.sampleId] = {});
     const miss = (missing[s.sampleId] = [] as string[]);
     const file = plan?.samples.find((p) => p.id === s.sampleId)?.file;
     if (file) {
       try {
-        im.original = await place(new Uint8Array(await readFile(file)), extname(file).toLowerCase() || ".png");
+        im.original = await place(await originalBytes(file), extname(file).toLowerCase() || ".png");
       } catch (e) {
-        miss.push(`original image ${file} is not readable here (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        miss.push(`original image ${file} is not readable here (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}) nor in the store's pushed dataset`);
       }
     } else miss.push(plan ? "sample not in the plan" : "no plan recorded, so no original image");
     const inpaint = await openStep(store, s.inpaintKey, `inpainting of ${s.sampleId}`);

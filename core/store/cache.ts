@@ -53,6 +53,21 @@ export async function hasTree(store: ArtifactStore, key: string): Promise<boolea
   return store.has(`${key}/manifest.json`);
 }
 
+/** The tree recorded at `key` (relative name → sha256, size), or undefined when the store has none. */
+export async function readTree(store: ArtifactStore, key: string): Promise<Tree | undefined> {
+  if (!(await hasTree(store, key))) return undefined;
+  return (await readStep(store, key)).readJson<Tree>("tree.json");
+}
+
+/** One file of a tree, verified against its hash; undefined when the tree does not list it. */
+export async function readTreeFile(store: ArtifactStore, tree: Tree, name: string): Promise<Uint8Array | undefined> {
+  const want = tree[checkName(name)];
+  if (!want) return undefined;
+  const bytes = await store.get(blobKey(want.sha256));
+  if (sha256(bytes) !== want.sha256) throw new CorruptArtifactError(blobKey(want.sha256), name, "content does not match its sha256");
+  return bytes;
+}
+
 /**
  * The tree at `key` as a local directory under `cacheDir` (`<cacheDir>/<key>`), fetched and verified
  * on first use; a file already there with the right hash is kept. Concurrent fetches of one tree

@@ -10,6 +10,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { generateSynthetic } from "../../core/data/synth/generate.js";
 import { pushData } from "../../core/pipeline/push.js";
+import { buildReport } from "../../report/build.js";
 import { parseSpec, type SweepSpec } from "../../core/spec.js";
 import { fetchTree, pushTree } from "../../core/store/cache.js";
 import { CorruptArtifactError, createStore } from "../../core/store/index.js";
@@ -81,6 +82,11 @@ describe("a sweep across hosts: data and bundle through the store", () => {
     // Each worker fetched what it reads into its own cache: the model worker the bundle, both the images.
     expect(existsSync(path.join(hostB, "cache", ...pushed.bundle.split("/"), "bundle.json"))).toBe(true);
     expect(existsSync(path.join(hostA, "cache", ...pushed.dataset.split("/"), ".complete"))).toBe(true);
+    // The report, built where the data is gone, takes the original images from the pushed dataset.
+    const report = await buildReport({ store: multi.store, sweepId: "hosts" });
+    expect(multi.result.samples).toBeGreaterThan(0);
+    expect(Object.keys(report.images).length).toBe(multi.result.samples);
+    expect(Object.values(report.images).every((im) => im.original)).toBe(true);
   }, 900_000);
 
   it("the cache verifies every file by hash and reuses a complete copy", async () => {
