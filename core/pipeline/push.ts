@@ -1,5 +1,5 @@
 /**
- * A sweep's dataset and bundle into the store (`kneuron data push`, tests), so that workers on
+ * A sweep's dataset and bundle into the store (`kneuron sweep start|resume --push`, tests), so that workers on
  * other hosts fetch them into their own caches (core/store/cache.ts) instead of reading the
  * directories the spec names. The trees are keyed by the same content hashes as the plan
  * (dataset identity, bundle.json's sha256): a worker finds them from the plan alone.
