@@ -47,7 +47,8 @@ def _weight_matmuls(g, inits) -> list[tuple[str, str]]:
             if n.op_type == "MatMul" and n.input[1] in inits and inits[n.input[1]].ndim == 2]
 
 
-def vision_weights(path: Path) -> dict[str, np.ndarray]:
+def vision_weights(path: Path) -> tuple[dict[str, np.ndarray], int]:
+    """The vision tower's and projector's weights, and the attention head count."""
     g, inits, consumers = _graph(path)
     out = {}
     for name, arr in inits.items():
@@ -60,7 +61,7 @@ def vision_weights(path: Path) -> dict[str, np.ndarray]:
         if len(bias) != 1:
             raise SystemExit(f"{path}: MatMul by {w} feeds no single named bias ({bias})")
         out[bias[0][: -len(".bias")] + ".weight"] = inits[w].T
-    return out
+    return out, _heads(g, inits, path)
 
 
 def decoder_weights(path: Path, layers: int) -> dict[str, np.ndarray]:
@@ -79,12 +80,11 @@ def build(bundle: Path) -> tuple[torch.nn.Module, dict]:
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
     man = json.loads((bundle / "bundle.json").read_text())
-    vis = vision_weights(bundle / "vision.onnx")
+    vis, v_heads = vision_weights(bundle / "vision.onnx")
     dec = decoder_weights(bundle / "decoder.onnx", man["layers"])
     emb = numpy_helper.to_array(onnx.load(str(bundle / "embed.onnx")).graph.initializer[0])
     v_hidden = vis["tower.pre_layrnorm.weight"].shape[0]
     v_layers = 1 + max(int(k.split(".")[3]) for k in vis if k.startswith("tower.encoder.layers."))
-    v_heads = man.get("visionHeads") or _vision_heads(bundle)
     im = man["image"]
     vision = CLIPVisionConfig(image_size=im["size"], patch_size=im["patchSize"], hidden_size=v_hidden,
                               intermediate_size=vis["tower.encoder.layers.0.mlp.fc1.bias"].shape[0],
@@ -125,15 +125,14 @@ def build(bundle: Path) -> tuple[torch.nn.Module, dict]:
     return model, meta
 
 
-def _vision_heads(bundle: Path) -> int:
+def _heads(g, inits, path: Path) -> int:
     """Heads from the attention reshape's shape constant [batch, tokens, heads, head_dim]."""
-    g, inits, _ = _graph(bundle / "vision.onnx")
     for n in g.node:
         if n.op_type == "Reshape" and n.input[1] in inits:
             s = inits[n.input[1]]
             if s.ndim == 1 and len(s) == 4 and s[-1] > 0 and s[-2] > 0:
                 return int(s[-2])
-    raise SystemExit(f"{bundle}/vision.onnx: no attention reshape to read the head count from")
+    raise SystemExit(f"{path}: no attention reshape to read the head count from")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,6 @@
 // and z_t per group and along each method's ranking, captions under ablation scored like the
 // noise runs, and the exhaustive single-neuron ground truth. Idempotent steps like steps.ts.
 import { loadCoco } from "../data/coco.js";
-import { mentions } from "../data/concepts.js";
 import { loadImage } from "../image/io.js";
 import { objectMask } from "../image/inpaint.js";
 import { ablationRow, curveSizes, fullRanking, permutation, scoreAgainstTruth, type GroundTruthScore } from "../method/ablation.js";
@@ -16,7 +15,7 @@ import { CONTROL_METHODS, type Method, type SweepSpec } from "../spec.js";
 import type { ModelRuntime, TargetItem } from "../model/runtime.js";
 import { cachedStep, json, readJson, type PipelineContext } from "./context.js";
 import type { EvalImage, SweepPlan } from "./plan.js";
-import { readActivationStats, readCleanCaptions, readIdentify, scoredSets, type SampleRecord, type Selection } from "./steps.js";
+import { mentionFn, readActivationStats, readCleanCaptions, readIdentify, scoredSets, type SampleRecord, type Selection } from "./steps.js";
 
 const identity = (plan: SweepPlan) => ({ dataset: plan.dataset.sha256, bundle: plan.bundle.sha256 });
 
@@ -190,7 +189,6 @@ async function ablate(ctx: PipelineContext, model: ModelRuntime, plan: SweepPlan
   let cleanRates: AblationResult["cleanRates"];
   if (c.captions) {
     const cleanCaps = await readCleanCaptions(ctx, cleanKey);
-    const mentionFn = (cap: string, k: string) => mentions(cap, k).mentioned;
     const sets = scoredSets(spec, record.sample.concept, images, cleanCaps); // the noise runs' sets
     const cl = setScores(record.sample.concept, sets, (id) => cleanCaps[id] ?? "", mentionFn);
     cleanRates = { pSame: cl.pSame, pOther: cl.pOther };

@@ -405,7 +405,8 @@ export interface GroupScore {
 }
 
 const mean = meanDefined;
-const mentionFn = (c: string, k: string) => mentions(c, k).mentioned;
+/** Whether a caption mentions knowledge k (the scorers' mention test). */
+export const mentionFn = (c: string, k: string) => mentions(c, k).mentioned;
 
 /** The scored sets of one knowledge: faithful ones need the clean captions. */
 export function scoredSets(spec: SweepSpec, concept: string, images: EvalImage[], clean: Record<string, string>): EvalSets {

@@ -62,9 +62,13 @@ export async function readTree(store: ArtifactStore, key: string): Promise<Tree 
 /** One file of a tree, verified against its hash; undefined when the tree does not list it. */
 export async function readTreeFile(store: ArtifactStore, tree: Tree, name: string): Promise<Uint8Array | undefined> {
   const want = tree[checkName(name)];
-  if (!want) return undefined;
-  const bytes = await store.get(blobKey(want.sha256));
-  if (sha256(bytes) !== want.sha256) throw new CorruptArtifactError(blobKey(want.sha256), name, "content does not match its sha256");
+  return want ? verifiedBlob(store, want.sha256, name) : undefined;
+}
+
+/** The blob of a tree file, refused (naming the file) when its content does not match its hash. */
+async function verifiedBlob(store: ArtifactStore, hash: string, name: string): Promise<Uint8Array> {
+  const bytes = await store.get(blobKey(hash));
+  if (sha256(bytes) !== hash) throw new CorruptArtifactError(blobKey(hash), name, "content does not match its sha256");
   return bytes;
 }
 
@@ -82,8 +86,7 @@ export async function fetchTree(store: ArtifactStore, key: string, cacheDir: str
     const file = join(root, ...checkName(name).split("/"));
     const have = await readFile(file).catch(() => undefined);
     if (have && sha256(have) === want.sha256) return;
-    const bytes = await store.get(blobKey(want.sha256));
-    if (sha256(bytes) !== want.sha256) throw new CorruptArtifactError(blobKey(want.sha256), name, "content does not match its sha256");
+    const bytes = await verifiedBlob(store, want.sha256, name);
     await mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.part`;
     await writeFile(tmp, bytes);

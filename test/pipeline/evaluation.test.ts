@@ -14,9 +14,9 @@ import type { SweepResults } from "../../core/pipeline/aggregate.js";
 import { runDirect } from "../../core/pipeline/direct.js";
 import { parseSpec } from "../../core/spec.js";
 import { createStore, readStep, type StepReader } from "../../core/store/index.js";
+import { PYTHON } from "../setup/python.js";
 
 const BUNDLE = "models/tiny";
-const PYTHON = ".venv/bin/python";
 
 /** RFC 4180 rows (quoted cells may hold commas, quotes and newlines). */
 function parseCsv(text: string): Record<string, string>[] {

@@ -4,8 +4,7 @@
 // the Python tools' onnx (the committed bundles all have the input now).
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync } from "node:fs";
-
-export const PYTHON = ".venv/bin/python";
+import { PYTHON } from "./python.js";
 export const canMakeOldBundle = () => existsSync(PYTHON);
 
 const SURGERY = `
