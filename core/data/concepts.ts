@@ -4,10 +4,15 @@
  */
 import { UnknownConceptError } from "./errors.js";
 
-export type IconStyle = "noto" | "twemoji" | "fluent-emoji-flat";
-export const ICON_STYLES: readonly IconStyle[] = ["noto", "twemoji", "fluent-emoji-flat"];
-/** Train and val render with these two styles; the experiment and calibration splits use the third. */
-export const TRAIN_STYLES: readonly IconStyle[] = ["noto", "fluent-emoji-flat"];
+export type IconStyle = "noto" | "twemoji" | "fluent-emoji-flat" | "openmoji" | "emojione" | "noto-v1";
+export const ICON_STYLES: readonly IconStyle[] = ["noto", "twemoji", "fluent-emoji-flat", "openmoji", "emojione", "noto-v1"];
+/**
+ * Train and val render with these five styles (more drawing styles → a model that generalises to
+ * an unseen one); the experiment and calibration splits use the held-out sixth, which no training
+ * image shows. emojione and noto-v1 lack 5 of the 30 icons: a scene with one of those draws in
+ * another training style (generate.ts).
+ */
+export const TRAIN_STYLES: readonly IconStyle[] = ["noto", "fluent-emoji-flat", "openmoji", "emojione", "noto-v1"];
 export const HELD_OUT_STYLE: IconStyle = "twemoji";
 
 export interface CocoCategoryInfo {
@@ -124,7 +129,7 @@ export interface Concept {
   name: string;
   cocoId: number;
   supercategory: string;
-  /** Icon name in each iconify set (all three sets use the same names here). */
+  /** Icon name in each iconify set (the sets share names; the set may not have it: icons.ts hasIcon). */
   icons: Record<IconStyle, string>;
 }
 
@@ -149,7 +154,7 @@ const EXPERIMENT: ReadonlyArray<[string, string]> = [
 
 export const CONCEPTS: readonly Concept[] = EXPERIMENT.map(([name, icon]) => {
   const c = cocoCategory(name);
-  return { name, cocoId: c.id, supercategory: c.supercategory, icons: { noto: icon, twemoji: icon, "fluent-emoji-flat": icon } };
+  return { name, cocoId: c.id, supercategory: c.supercategory, icons: Object.fromEntries(ICON_STYLES.map((s) => [s, icon])) as Record<IconStyle, string> };
 });
 
 const conceptByName = new Map(CONCEPTS.map((c) => [c.name, c]));

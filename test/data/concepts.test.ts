@@ -21,13 +21,15 @@ describe("concept tables", () => {
     for (const c of COCO_CATEGORIES) expect(c.forms[0]).toBe(c.name);
   });
 
-  it("30 experiment concepts over 10 supercategories, each drawable in all three icon sets", () => {
+  it("30 experiment concepts over 10 supercategories, drawable in the held-out set and all but two training sets; those lack 5", () => {
     expect(CONCEPTS).toHaveLength(30);
     expect(new Set(CONCEPTS.map((c) => c.supercategory)).size).toBe(10);
     const require = createRequire(import.meta.url);
+    const partial = ["emojione", "noto-v1"];
     for (const style of ICON_STYLES) {
       const set = require(`@iconify-json/${style}/icons.json`) as { icons: Record<string, unknown>; aliases?: Record<string, unknown> };
-      for (const c of CONCEPTS) expect(c.icons[style] in set.icons || c.icons[style] in (set.aliases ?? {}), `${style}/${c.icons[style]}`).toBe(true);
+      const missing = CONCEPTS.filter((c) => !(c.icons[style] in set.icons || c.icons[style] in (set.aliases ?? {}))).map((c) => c.name);
+      expect(missing, style).toEqual(partial.includes(style) ? ["giraffe", "chair", "kite", "skateboard", "suitcase"] : []);
     }
     for (const c of CONCEPTS) expect(cocoCategory(c.name).id).toBe(c.cocoId);
     expect(getConcept("bear").cocoId).toBe(23);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
+import { hasIcon } from "../../core/data/synth/icons.js";
 import {
   annToMask,
   BACKGROUNDS,
@@ -95,10 +96,21 @@ describe("synthetic scenes in COCO 2017 layout", () => {
     }
   });
 
-  it("train/val use two icon styles, experiment and calibration the held-out third", () => {
+  it("train/val use five icon styles, experiment and calibration the held-out sixth; a style draws only icons it has", () => {
     const styles = (d: CocoDataset) => new Set(d.images.map((i) => marker(i).style));
     for (const s of [...styles(ds.train), ...styles(ds.val)]) expect(TRAIN_STYLES).toContain(s);
-    expect(styles(ds.train).size).toBe(2);
+    expect(styles(ds.train).size).toBe(5);
+    expect(TRAIN_STYLES).not.toContain(HELD_OUT_STYLE);
+    for (const split of ["train", "val"]) {
+      for (const img of ds[split].images) {
+        const style = marker(img).style;
+        for (const a of ds[split].annotations.filter((x) => x.image_id === img.id)) {
+          const c = CONCEPTS.find((k) => k.cocoId === a.category_id)!;
+          expect(hasIcon(style, c.icons[style]), `${style} draws ${c.name}`).toBe(true);
+        }
+      }
+    }
+    expect(hasIcon("emojione", "giraffe")).toBe(false); // the fallback is exercised: a set that lacks icons
     expect([...styles(ds.experiment)]).toEqual([HELD_OUT_STYLE]);
     expect([...styles(ds.calibration)]).toEqual([HELD_OUT_STYLE]);
   });

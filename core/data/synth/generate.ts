@@ -15,11 +15,11 @@ import { DataError } from "../errors.js";
 import { maskArea, segmentationToMask } from "../mask.js";
 import type { SynthMarker } from "../select.js";
 import { BACKGROUNDS, type Background } from "./backgrounds.js";
-import { sprite } from "./icons.js";
+import { hasIcon, sprite } from "./icons.js";
 import { Rng } from "../../rng.js";
 
 /** Bump when the output for a given seed changes; cached sets with another version are rebuilt. */
-export const SYNTH_VERSION = 1;
+export const SYNTH_VERSION = 2; // 2: train/val draw in five icon styles (was two)
 
 export const SPLITS = ["train", "val", "experiment", "calibration"] as const;
 export type SplitName = (typeof SPLITS)[number];
@@ -59,11 +59,14 @@ export interface SynthResult {
 }
 
 const ID_BASE: Record<SplitName, number> = { train: 0, val: 1_000_000, experiment: 2_000_000, calibration: 3_000_000 };
-const STYLE_LICENSE: Record<IconStyle, number> = { noto: 1, twemoji: 2, "fluent-emoji-flat": 3 };
+const STYLE_LICENSE: Record<IconStyle, number> = { noto: 1, twemoji: 2, "fluent-emoji-flat": 3, openmoji: 4, emojione: 5, "noto-v1": 6 };
 const LICENSES = [
   { id: 1, name: "Apache License 2.0 (Noto Emoji, Google)", url: "https://www.apache.org/licenses/LICENSE-2.0" },
   { id: 2, name: "CC BY 4.0 (Twemoji, Twitter)", url: "https://creativecommons.org/licenses/by/4.0/" },
   { id: 3, name: "MIT License (Fluent Emoji, Microsoft)", url: "https://opensource.org/licenses/MIT" },
+  { id: 4, name: "CC BY-SA 4.0 (OpenMoji)", url: "https://creativecommons.org/licenses/by-sa/4.0/" },
+  { id: 5, name: "CC BY 4.0 (Emoji One)", url: "https://creativecommons.org/licenses/by/4.0/" },
+  { id: 6, name: "Apache License 2.0 (Noto Emoji v1, Google)", url: "https://www.apache.org/licenses/LICENSE-2.0" },
 ];
 
 /** The object's caption word: the COCO name, except where that is not how one says it. */
@@ -143,7 +146,7 @@ export async function planSplit(split: SplitName, count: number, seed: number, i
   for (let i = 0; i < count; i++) {
     const rng = new Rng(`kneuron-synth/${seed}/${split}/${i}`);
     const id = ID_BASE[split] + i + 1;
-    const style = rng.pick(styles);
+    let style = rng.pick(styles);
     const background = rng.pick(BACKGROUNDS);
     let role: SynthMarker["role"] = "scene";
     let target: Concept | undefined;
@@ -163,6 +166,8 @@ export async function planSplit(split: SplitName, count: number, seed: number, i
       const n = 1 + rng.weighted(role === "distractor" ? [0.4, 0.6] : [0.35, 0.4, 0.25]);
       concepts = rng.shuffle([...CONCEPTS]).slice(0, n);
     }
+    // A style that lacks one of the scene's icons hands the scene to one that draws them all.
+    if (!concepts.every((c) => hasIcon(style, c.icons[style]))) style = rng.pick(styles.filter((s) => concepts.every((c) => hasIcon(s, c.icons[s]))));
     plans.push({ index: i, id, style, background, objects: await place(rng, style, concepts, imageSize, target), role, concept: target });
   }
   return plans;

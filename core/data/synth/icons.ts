@@ -18,6 +18,11 @@ function iconSet(style: IconStyle): IconifyJSON {
   return s;
 }
 
+/** Whether the style's icon set draws this icon (emojione and noto-v1 lack a few of the 30). */
+export function hasIcon(style: IconStyle, icon: string): boolean {
+  return getIconData(iconSet(style), icon) !== null;
+}
+
 export interface Sprite {
   /** RGBA, width×height, straight (non-premultiplied) alpha, cropped to the drawn content. */
   rgba: Uint8Array;
