@@ -20,6 +20,8 @@ export interface Geometry {
   visionTokens: number;
   /** Prompt length including the P image positions. */
   promptLength: number;
+  /** The decoder returns logits at every position of a call (bundles without logits_positions). */
+  logitsEverywhere?: boolean;
 }
 
 /** The dimensions of a bundle; `promptLength` defaults to the bundle's own prompt. */
@@ -48,9 +50,11 @@ export function batchBytes(g: Geometry, batch: number, maxNewTokens = 32): numbe
   // KV cache: past in, present out, and our compacted copy when rows finish.
   const kv = 3 * 2 * g.layers * g.kvHeads * T * g.headDim * F32;
   // Prefill transients of one layer (ORT frees between layers): hidden states, q/k/v, scores,
-  // FFN gate/up/inner; plus the whole-batch outputs: logits [T0,V], taps [L,T0,D].
+  // FFN gate/up/inner; plus the whole-batch outputs: logits (every prompt position on old
+  // decoders, else at most a draft's maxNewTokens + 1), taps [L,T0,D].
   const layer = T0 * (6 * g.hidden + g.heads * T0 + 3 * g.ffn) * F32;
-  const outputs = (T0 * g.vocab + g.layers * T0 * g.ffn + g.layers * g.imageTokens * g.ffn) * F32;
+  const logitRows = g.logitsEverywhere === false ? Math.min(T0, maxNewTokens + 1) : T0;
+  const outputs = (logitRows * g.vocab + g.layers * T0 * g.ffn + g.layers * g.imageTokens * g.ffn) * F32;
   const inputs = (T0 * g.hidden + g.layers * g.ffn + 3 * g.imageSize * g.imageSize + g.imageTokens * g.hidden) * F32;
   const vision = g.visionTokens * (6 * g.visionHidden + g.visionTokens) * F32;
   // ×1.5: onnxruntime's CPU arena grows in power-of-two steps and keeps its peak (measured: the

@@ -206,6 +206,8 @@ function takeRows(t: ort.Tensor, keep: number[]): ort.Tensor {
 class Runtime implements ModelRuntime {
   readonly maxBatch: number;
   readonly hasAblation: boolean;
+  /** Whether the decoder takes `logits_positions` (logits only where a call needs them); older bundles do not. */
+  readonly hasLogitsPositions: boolean;
   private readonly geo: Geometry;
   private readonly image: ImageSettings;
   private readonly budget: number;
@@ -230,7 +232,11 @@ class Runtime implements ModelRuntime {
     this.prefix = prompt.prefixIds;
     this.suffix = prompt.suffixIds;
     this.image = { size: m.image.size, mean: m.image.mean, std: m.image.std, resample: m.image.resample, resize: m.image.resize };
-    this.geo = geometryOf(m, this.prefix.length + m.imageTokens + this.suffix.length);
+    // Feature-detected from the graph, so bundles exported before these inputs keep working:
+    // without ablation, and with logits at every position of a call.
+    this.hasAblation = s.decoder.inputNames.includes("ffn_scale");
+    this.hasLogitsPositions = s.decoder.inputNames.includes("logits_positions");
+    this.geo = { ...geometryOf(m, this.prefix.length + m.imageTokens + this.suffix.length), logitsEverywhere: !this.hasLogitsPositions };
     [...this.prefix, ...this.suffix].forEach((id, k) => this.checkToken(id, `prompt id ${k}`));
     this.budget = opts.memoryBudgetBytes ?? defaultBudget();
     // An explicit maxBatch must fit the budget; the default shrinks to what fits (big models).
@@ -238,8 +244,22 @@ class Runtime implements ModelRuntime {
     if (!(Number.isInteger(maxBatch) && maxBatch >= 1)) throw new ModelError("batch-too-large", "maxBatch", `must be a positive integer, got ${maxBatch}`);
     checkBatchFits(this.geo, maxBatch, this.budget);
     this.maxBatch = maxBatch;
-    // Feature-detected from the graph, so bundles exported before ffn_scale keep working (without ablation).
-    this.hasAblation = s.decoder.inputNames.includes("ffn_scale");
+  }
+
+  /**
+   * The logits_positions feed of a call whose rows are `T` positions long, asking for `positions`
+   * (ascending), and where each one lands in the returned [B, K, V]: `at(t)` is its index along K.
+   * Older decoders return every position (K = T, at(t) = t).
+   */
+  private logitsAt(positions: number[], T: number): { feed: Record<string, ort.Tensor>; K: number; at: (t: number) => number } {
+    if (!this.hasLogitsPositions) return { feed: {}, K: T, at: (t) => t };
+    const first = positions[0];
+    return {
+      feed: { logits_positions: i64(BigInt64Array.from(positions, BigInt), [positions.length]) },
+      K: positions.length,
+      // positions are consecutive wherever the runtime asks for more than one, except target()'s set
+      at: positions.every((t, k) => t === first + k) ? (t) => t - first : (t) => positions.indexOf(t),
+    };
   }
 
   /** The ffn_scale feed where the graph has it: `scales` rows [L*D] or ones. */
@@ -265,6 +285,7 @@ class Runtime implements ModelRuntime {
       ffn_delta: f32(this.zeros(n * L * D), [n, L, D]),
       ...this.scaleFeed(n),
       tap_positions: i64(new BigInt64Array(0), [0]),
+      ...this.logitsAt(Array.from({ length: k }, (_, j) => j), k).feed,
     };
     for (let l = 0; l < L; l++) {
       feeds[`past_key_values.${l}.key`] = takeRows(prev[`present.${l}.key`], keep);
@@ -427,10 +448,15 @@ class Runtime implements ModelRuntime {
   }
 
   async activate(pixels: Float32Array[]): Promise<LayerTensor[]> {
-    return this.prefill(pixels.map((px) => ({ pixels: px }))).then((rows) => rows.map((r) => r.act));
+    return this.prefillRows(pixels.map((px) => ({ pixels: px })), false).then((rows) => rows.map((r) => r.act));
   }
 
   async prefill(items: PrefillItem[]): Promise<PrefillResult[]> {
+    return this.prefillRows(items, true);
+  }
+
+  /** Prefill with taps; logits at every position (`allLogits`, the API's promise) or the last only. */
+  private async prefillRows(items: PrefillItem[], allLogits: boolean): Promise<PrefillResult[]> {
     this.checkItems(items, "prefill", Math.min(items.length, this.maxBatch));
     return this.exclusive(async () => {
       const embeds = await this.imageEmbedsOf(items);
@@ -439,12 +465,14 @@ class Runtime implements ModelRuntime {
       for (let i = 0; i < items.length; i += this.maxBatch) {
         const chunk = embeds.slice(i, i + this.maxBatch);
         const part = items.slice(i, i + this.maxBatch);
-        const res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(chunk), chunk.length, part.map((it) => it.delta), true, "image", part.map((it) => it.scale)), ["logits", "ffn_act"]);
-        const logits = f32Data(res.logits); // [B,T,V]
+        const want = this.logitsAt(allLogits ? Array.from({ length: T }, (_, t) => t) : [T - 1], T);
+        const feeds = { ...this.prefillFeeds(this.promptEmbeds(chunk), chunk.length, part.map((it) => it.delta), true, "image", part.map((it) => it.scale)), ...want.feed };
+        const res = await this.s.decoder.run(feeds, ["logits", "ffn_act"]);
+        const logits = f32Data(res.logits); // [B,K,V]
         const act = f32Data(res.ffn_act); // [B,L,P,D]: each row's [L,P,D] is one contiguous block, returned as a view
         const n = L * P * D;
         chunk.forEach((_, b) => out.push({
-          logits: logits.subarray(b * T * V, (b + 1) * T * V),
+          logits: logits.subarray(b * want.K * V, (b + 1) * want.K * V),
           act: { data: act.subarray(b * n, (b + 1) * n), dims: [L, P, D] },
         }));
       }
@@ -539,10 +567,11 @@ class Runtime implements ModelRuntime {
     const outIds: number[][] = images.map(() => []);
     const fetch = kvCache ? ["logits", ...this.presentNames()] : ["logits"];
 
-    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images), B, deltas, false, deltaScope, scales), fetch);
+    const last = this.logitsAt([T0 - 1], T0);
+    let res = await this.s.decoder.run({ ...this.prefillFeeds(this.promptEmbeds(images), B, deltas, false, deltaScope, scales), ...last.feed }, fetch);
     let rows = Array.from({ length: B }, (_, b) => b); // original row of each batch row
     let logits = f32Data(res.logits);
-    let lastOffset = (b: number) => (b * T0 + T0 - 1) * V;
+    let lastOffset = (b: number) => (b * last.K + last.at(T0 - 1)) * V;
 
     for (let step = 0; step < maxNew; step++) {
       // Pick the next token of every live row; keep those that did not end.
@@ -561,10 +590,11 @@ class Runtime implements ModelRuntime {
       await this.embedTokens(next);
       if (!kvCache) {
         const T = T0 + step + 1;
-        const feeds = this.prefillFeeds(this.promptEmbeds(rows.map((r) => images[r]), rows.map((r) => outIds[r])), n, rows.map((r) => deltas[r]), false, deltaScope, rows.map((r) => scales[r]));
+        const want = this.logitsAt([T - 1], T);
+        const feeds = { ...this.prefillFeeds(this.promptEmbeds(rows.map((r) => images[r]), rows.map((r) => outIds[r])), n, rows.map((r) => deltas[r]), false, deltaScope, rows.map((r) => scales[r])), ...want.feed };
         res = await this.s.decoder.run(feeds, fetch);
         logits = f32Data(res.logits);
-        lastOffset = (b: number) => (b * T + T - 1) * V;
+        lastOffset = (b: number) => (b * want.K + want.at(T - 1)) * V;
         continue;
       }
       const past = T0 + step; // cache length
@@ -597,8 +627,10 @@ class Runtime implements ModelRuntime {
     const padded = drafts.map((d, b) => [...d.slice(0, fed[b]), ...new Array<number>(N - fed[b]).fill(eos)]);
     await this.embedTokens([eos, ...padded.flat()]);
     const fetch = ["logits", ...this.presentNames()];
-    let res = await this.s.decoder.run(this.prefillFeeds(this.promptEmbeds(images, padded), B, deltas, false, deltaScope, scales), fetch);
     const Tv = T0 + N;
+    // Logits at the positions that predict caption tokens 0..N: the prompt's last and the draft's.
+    const verify = this.logitsAt(Array.from({ length: N + 1 }, (_, j) => T0 - 1 + j), Tv);
+    let res = await this.s.decoder.run({ ...this.prefillFeeds(this.promptEmbeds(images, padded), B, deltas, false, deltaScope, scales), ...verify.feed }, fetch);
     const out: number[][] = images.map(() => []);
     const tied: number[] = [];
     // Rows still decoding (in the batch order of `res`'s rows `keep`), each with its attention
@@ -608,7 +640,7 @@ class Runtime implements ModelRuntime {
     const pos: number[] = [];
     const first = f32Data(res.logits);
     for (let b = 0; b < B; b++) {
-      const w = walkDraft(first, (j) => (b * Tv + T0 - 1 + j) * V, V, drafts[b], fed[b], maxNew, eos, nearTie);
+      const w = walkDraft(first, (j) => (b * verify.K + verify.at(T0 - 1 + j)) * V, V, drafts[b], fed[b], maxNew, eos, nearTie);
       if (stats) stats.rows++;
       if (w.kind === "tie") { tied.push(b); continue; }
       out[b] = w.ids;
@@ -696,13 +728,14 @@ class Runtime implements ModelRuntime {
         const T = T0 + N;
         const feeds = this.prefillFeeds(this.promptEmbeds(embeds.slice(i, i + this.maxBatch), padded), part.length, part.map((it) => it.delta), false, deltaScope, part.map((it) => it.scale));
         // Taps are per call, not per row: the rows' predicting positions, each row reads its own.
-        const at = [...new Set(part.map((it) => T0 - 1 + it.captionIds.length))];
+        const at = [...new Set(part.map((it) => T0 - 1 + it.captionIds.length))].sort((a, b) => a - b);
         if (tap) feeds.tap_positions = i64(BigInt64Array.from(at, BigInt), [at.length]);
-        const res = await this.s.decoder.run(feeds, tap ? ["logits", "ffn_act"] : ["logits"]);
+        const want = this.logitsAt(at, T);
+        const res = await this.s.decoder.run({ ...feeds, ...want.feed }, tap ? ["logits", "ffn_act"] : ["logits"]);
         const logits = f32Data(res.logits);
         const { layers: L, ffn: D } = this.geo;
         part.forEach((it, b) => {
-          const off = (b * T + T0 - 1 + it.captionIds.length) * V;
+          const off = (b * want.K + want.at(T0 - 1 + it.captionIds.length)) * V;
           let max = -Infinity;
           for (let v = 0; v < V; v++) max = Math.max(max, logits[off + v]);
           let sum = 0;

@@ -19,6 +19,7 @@ import {
   TRAIN_STYLES,
   type CocoDataset,
   type SynthMarker,
+  type IconStyle,
   type SynthResult,
 } from "../../core/data/index.js";
 
@@ -103,7 +104,7 @@ describe("synthetic scenes in COCO 2017 layout", () => {
     expect(TRAIN_STYLES).not.toContain(HELD_OUT_STYLE);
     for (const split of ["train", "val"]) {
       for (const img of ds[split].images) {
-        const style = marker(img).style;
+        const style = marker(img).style as IconStyle;
         for (const a of ds[split].annotations.filter((x) => x.image_id === img.id)) {
           const c = CONCEPTS.find((k) => k.cocoId === a.category_id)!;
           expect(hasIcon(style, c.icons[style]), `${style} draws ${c.name}`).toBe(true);

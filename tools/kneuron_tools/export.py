@@ -54,7 +54,7 @@ def decoder_io_names(n_layers: int) -> tuple[list[str], list[str]]:
     past = [f"past_key_values.{l}.{kv}" for l in range(n_layers) for kv in ("key", "value")]
     present = [f"present.{l}.{kv}" for l in range(n_layers) for kv in ("key", "value")]
     return (["inputs_embeds", "attention_mask", "position_ids", "delta_mask", "ffn_delta", "ffn_scale", "tap_positions",
-             *past],
+             "logits_positions", *past],
             ["logits", "ffn_act", *present])
 
 
@@ -78,12 +78,13 @@ def export_decoder(ck: Checkpoint, site: str, out: Path) -> list[str]:
     b, t, past = 2, 5, 3
     g = torch.Generator().manual_seed(0)
     args = (torch.randn(b, t, H, generator=g), torch.ones(b, past + t, dtype=torch.long),
-            torch.arange(past, past + t).repeat(b, 1), torch.ones(b, t), torch.zeros(b, L, D), torch.ones(b, L, D), torch.tensor([1, 3]),
+            torch.arange(past, past + t).repeat(b, 1), torch.ones(b, t), torch.zeros(b, L, D), torch.ones(b, L, D), torch.tensor([1, 3]), torch.tensor([2, 3, 4]),
             *[torch.randn(b, kv, past, hd, generator=g) for _ in range(2 * L)])
     bt = {0: Dim("batch", min=1, max=1024), 1: Dim("sequence", min=1, max=tc.max_position_embeddings)}
     past_d = Dim("past", min=0, max=tc.max_position_embeddings)
     # attention_mask is past + sequence long; torch.export infers that relation (Dim.AUTO).
     shapes = (bt, {0: bt[0], 1: Dim.AUTO}, bt, bt, {0: bt[0]}, {0: bt[0]}, {0: Dim("taps", min=0, max=tc.max_position_embeddings)},
+              {0: Dim("logit_positions", min=1, max=tc.max_position_embeddings)},
               tuple({0: bt[0], 2: past_d} for _ in range(2 * L)))  # *past_flat is one varargs entry
     inputs, outputs = decoder_io_names(L)
     return _export(DecoderGraph(ck.model, site).eval(), args, out / "decoder.onnx", inputs, outputs, shapes,

@@ -154,11 +154,15 @@ class DecoderGraph(nn.Module):
              ffn_scale [B,L,D] float32 (A = A·scale + delta at flagged positions: scale 1 = noise,
              scale 0 = set A to delta, i.e. zero- or mean-ablation; rows differ freely),
              tap_positions [N] int64 (positions of this call to tap; N = 0 for none),
+             logits_positions [K] int64 (positions of this call to return logits at: the last for a
+             decode step, the draft positions for a verification pass, all for parity checks),
              past_key_values.{l}.key/value [B,kvHeads,past,headDim]
-    outputs: logits [B,T,V], ffn_act [B,L,N,D], present.{l}.key/value [B,kvHeads,past+T,headDim]
+    outputs: logits [B,K,V], ffn_act [B,L,N,D], present.{l}.key/value [B,kvHeads,past+T,headDim]
 
     onnxruntime computes every output whether it is fetched or not, so taps are selected by an
     input: with N = 0 they cost nothing, and the per-layer [B,T,D] activations are not kept alive.
+    Logits likewise: [B,T,V] over a whole prefill is 4.9 GB for a 7B model at batch 64, and a
+    caption needs one position of it.
     """
 
     def __init__(self, llava, site: str):
@@ -167,13 +171,13 @@ class DecoderGraph(nn.Module):
         self.n_layers = len(self.core.layers)
 
     def forward(self, inputs_embeds, attention_mask, position_ids, delta_mask, ffn_delta, ffn_scale, tap_positions,
-                *past_flat):
+                logits_positions, *past_flat):
         past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(self.n_layers)]
         m = delta_mask[:, :, None]
         # mul = 1 where unflagged (exactly 1.0: 1 + 0·(s-1)), so a pure-delta row is A + m·delta as before.
         adds = [(1.0 + m * (ffn_scale[:, i, None, :] - 1.0), m * ffn_delta[:, i, None, :]) for i in range(self.n_layers)]
         h, presents, acts = self.core.run(inputs_embeds, attention_mask, position_ids, past, adds, tap_positions)
-        logits = self.core.lm_head(h)
+        logits = self.core.lm_head(h.index_select(1, logits_positions))
         flat = [x for kv in presents for x in kv]
         return (logits, torch.stack(acts, dim=1), *flat)
 

@@ -58,12 +58,23 @@ class BundleRunner:
         """Bundles exported before the ablation input have no ffn_scale (docs/BUNDLE.md §4.3)."""
         return any(i.name == "ffn_scale" for i in self.sess["decoder"].get_inputs())
 
-    def decode_step(self, embeds, mask, positions, past, delta_mask=None, ffn_delta=None, taps=None, ffn_scale=None):
+    @property
+    def has_logits_positions(self) -> bool:
+        """Bundles exported before logits_positions return logits at every position (docs/BUNDLE.md §4.3)."""
+        return any(i.name == "logits_positions" for i in self.sess["decoder"].get_inputs())
+
+    def decode_step(self, embeds, mask, positions, past, delta_mask=None, ffn_delta=None, taps=None, ffn_scale=None,
+                    logits_at=None):
         """One decoder call; `taps`: positions of this call to return A at (None: no taps);
-        `ffn_scale` [B,L,D] multiplies A at flagged positions (default ones).
-        Returns (logits, ffn_act [B,L,N,D] or None, present dict)."""
+        `ffn_scale` [B,L,D] multiplies A at flagged positions (default ones); `logits_at`: positions
+        to return logits at (None: every position; needs a decoder with logits_positions).
+        Returns (logits [B,T or K,V], ffn_act [B,L,N,D] or None, present dict)."""
         b, t, _ = embeds.shape
         extra = {}
+        if self.has_logits_positions:
+            extra["logits_positions"] = np.asarray(logits_at if logits_at is not None else np.arange(t), dtype=np.int64)
+        elif logits_at is not None:
+            raise ValueError(f"{self.dir}: this bundle's decoder has no logits_positions input; re-export it")
         if self.has_scale:
             extra["ffn_scale"] = (ffn_scale if ffn_scale is not None
                                   else np.ones((b, self.m["layers"], self.m["ffnDim"]))).astype(np.float32)

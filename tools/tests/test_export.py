@@ -43,8 +43,9 @@ def test_graph_io_contract(bundle):
               "delta_mask": ("float32", ["batch", "sequence"]),
               "ffn_delta": ("float32", ["batch", L, D]),
               "ffn_scale": ("float32", ["batch", L, D]),
-              "tap_positions": ("int64", ["taps"])}
-    dec_out = {"logits": ("float32", ["batch", "sequence", V]), "ffn_act": ("float32", ["batch", L, "taps", D])}
+              "tap_positions": ("int64", ["taps"]),
+              "logits_positions": ("int64", ["logit_positions"])}
+    dec_out = {"logits": ("float32", ["batch", "logit_positions", V]), "ffn_act": ("float32", ["batch", L, "taps", D])}
     for l in range(L):
         for k in ("key", "value"):
             dec_in[f"past_key_values.{l}.{k}"] = ("float32", ["batch", kv, "past", hd])
@@ -122,6 +123,19 @@ def test_taps_at_chosen_positions(bundle, runner_for):
     np.testing.assert_array_equal(some, full[:, :, [t - 1, 2, 2]])
     _, none, _ = r.decode_step(*args, taps=np.array([], np.int64))
     assert none.shape == (b, bundle.m["layers"], 0, bundle.m["ffnDim"])
+
+
+def test_logits_at_chosen_positions(bundle, runner_for):
+    """logits_positions picks rows of the logits (any order, repeats allowed), bit for bit: the head
+    runs per position, so computing fewer positions changes nothing."""
+    r = runner_for(bundle)
+    emb = r.prompt_embeds(r.image_embeds(pixels(bundle).numpy()))
+    b, t, _ = emb.shape
+    args = (emb, np.ones((b, t)), np.tile(np.arange(t), (b, 1)), r.empty_past(b))
+    full, _, _ = r.decode_step(*args)
+    assert full.shape == (b, t, bundle.m["vocab"])
+    some, _, _ = r.decode_step(*args, logits_at=np.array([t - 1, 0, 0]))
+    np.testing.assert_array_equal(some, full[:, [t - 1, 0, 0]])
 
 
 def test_kv_cache_steps_equal_full_prefill(bundle, runner_for):
