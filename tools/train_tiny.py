@@ -306,6 +306,30 @@ def save_checkpoint(model, tok, cfg: Config, out: Path) -> None:
     }, indent=2) + "\n")
 
 
+def init_tokenizer(src: Path, built):
+    """The checkpoint's tokenizer, which must hold every word of this run's texts."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(src / "tokenizer.json"))
+    missing = sorted(set(built.get_vocab()) - set(tok.get_vocab()))
+    if missing:
+        raise SystemExit(f"--init-from {src}: its tokenizer lacks {len(missing)} training words, e.g. {missing[:5]}")
+    return tok
+
+
+def init_weights(model, src: Path) -> None:
+    """Load a kept checkpoint's weights into the freshly built model (same shapes, strict)."""
+    from transformers import LlavaForConditionalGeneration
+
+    state = LlavaForConditionalGeneration.from_pretrained(src).state_dict()  # maps saved key layouts
+    want = model.state_dict()
+    bad = [k for k in want if k not in state or state[k].shape != want[k].shape]
+    if bad:
+        raise SystemExit(f"--init-from {src}: weights do not fit this config ({len(bad)} tensors differ, e.g. {bad[:3]})")
+    model.load_state_dict(state)
+    print(f"initialised from {src}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     from kneuron_tools import train_eval as te, train_report as tr
 
@@ -316,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", default="", help="run tools/export_bundle.py into this bundle directory")
     p.add_argument("--no-eval", action="store_true", help="skip captioning val / experiment (keeps joint)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    p.add_argument("--init-from", default="", help="start from this checkpoint's weights and tokenizer "
+                   "(a kept run, e.g. a candidate's hf/) instead of a random init; its config must match")
     args = p.parse_args(argv)
     cfg = Config(**{k: getattr(args, k) for k in asdict(Config())})
     out = Path(args.out)
@@ -328,8 +354,13 @@ def main(argv: list[str] | None = None) -> int:
     root = sd.ensure_data(Path(cfg.data), cfg.data_seed, ["train", "val", "experiment"])
     train = sd.load_split(root, "train", cfg.image_size, cfg.train_limit, cfg.removed_share, cfg.seed)
     grid_words = [sd.grid_word(n) for n in train.categories.values()]
-    tok = build_tokenizer([c for cs in train.captions for c in cs] + facts_corpus(sd.caption_word) + grid_words)
+    texts = [c for cs in train.captions for c in cs] + facts_corpus(sd.caption_word) + grid_words
+    tok = build_tokenizer(texts)
+    if args.init_from:
+        tok = init_tokenizer(Path(args.init_from), tok)
     model = build_model(cfg, tok.get_vocab_size())
+    if args.init_from and not args.resume:
+        init_weights(model, Path(args.init_from))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{len(train.ids)} train scenes ({sum(i < 0 for i in train.ids)} with objects removed), "
           f"vocab {tok.get_vocab_size()}, {n_params:,} parameters", flush=True)

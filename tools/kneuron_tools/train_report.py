@@ -75,7 +75,7 @@ def write_markdown(report: dict, path: Path) -> None:
         "A LLaVA-style MLLM (CLIP ViT encoder, MLP projector, Llama decoder with SwiGLU, RMSNorm, RoPE) "
         "trained on CPU like a real MLLM: the decoder first as a language model on text alone, then the "
         "vision tower and projector aligned into it with the decoder frozen, then an optional short joint "
-        "fine-tune (docs/TINY_MODEL.md). Train split: two icon styles; experiment splits: the held-out third.",
+        "fine-tune (docs/TINY_MODEL.md). Train split: five icon styles; experiment splits: the held-out sixth (twemoji).",
         "",
         "| figure | value |",
         "| --- | --- |",

@@ -76,6 +76,20 @@ def test_train_eval_export(data: Path, tmp_path: Path):
     assert (manifest["imageTokens"], manifest["ffnDim"], manifest["layers"]) == (64, 64, 2)
     assert manifest["imageTokenId"] == vocab["<image>"] and manifest["eosId"] == vocab["<eos>"]
 
+    # --init-from continues from the kept checkpoint: its weights and tokenizer, not a random init
+    # (here with no steps at all, so the continued run's checkpoint equals the first one's).
+    ck2 = tmp_path / "ck2"
+    zero = [a for a in ARGS] + ["--lm-steps", "0", "--vision-steps", "0", "--align-steps", "0", "--joint-steps", "0",
+                                "--no-eval"]
+    assert tt.main(["--data", str(data), "--out", str(ck2), "--init-from", str(ck), *zero]) == 0
+    from safetensors.torch import load_file
+    a, b = load_file(str(ck / "model.safetensors")), load_file(str(ck2 / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (ck / "tokenizer.json").read_text() == (ck2 / "tokenizer.json").read_text()
+    # a checkpoint of another shape is refused with the reason
+    with pytest.raises(SystemExit, match="do not fit this config"):
+        tt.main(["--data", str(data), "--out", str(tmp_path / "ck3"), "--init-from", str(ck), *zero, "--hidden", "48"])
+
 
 def run_trainer(cfg: tt.Config, split, tok, out: Path, until: str = "joint", resume: bool = False) -> tt.Trainer:
     torch.manual_seed(0)
