@@ -53,6 +53,9 @@ export function smallSpec(dataset: SweepSpec["dataset"] | undefined, extra: Reco
     ...(dataset ? { dataset } : {}),
     bundle: BUNDLE, concepts: ["bear"], samplesPerConcept: 1, methods: ["two-stage"],
     noise: { levels: [15], draws: 1 }, eval: { otherImages: 2, maxNewTokens: 12, bootstrap: { resamples: 100 } },
+    // The exhaustive single-neuron ground truth (every FFN neuron of the model) is tested in
+    // causal-steps.test.ts; here it would only multiply the cost of every hostile run.
+    causal: { groundTruth: "off" },
     ...extra,
   });
 }
