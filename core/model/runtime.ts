@@ -136,6 +136,8 @@ export interface ModelRuntime {
   target(items: TargetItem[], opts?: { deltaScope?: DeltaScope; tap?: boolean }): Promise<TargetResult[]>;
   /** Whether the bundle's decoder has the `ffn_scale` input (deterministic ablation); older bundles do not. */
   readonly hasAblation: boolean;
+  /** Whether the decoder takes `logits_positions` (logits only where a call needs them); older bundles return every position. */
+  readonly hasLogitsPositions: boolean;
   readout(): Promise<Readout>;
   estimateBatchBytes(batch: number): number;
   close(): Promise<void>;
