@@ -208,7 +208,6 @@ function takeRows(t: ort.Tensor, keep: number[]): ort.Tensor {
 class Runtime implements ModelRuntime {
   readonly maxBatch: number;
   readonly hasAblation: boolean;
-  /** Whether the decoder takes `logits_positions` (logits only where a call needs them); older bundles do not. */
   readonly hasLogitsPositions: boolean;
   private readonly geo: Geometry;
   private readonly image: ImageSettings;

@@ -167,7 +167,8 @@ export async function planSplit(split: SplitName, count: number, seed: number, i
       concepts = rng.shuffle([...CONCEPTS]).slice(0, n);
     }
     // A style that lacks one of the scene's icons hands the scene to one that draws them all.
-    if (!concepts.every((c) => hasIcon(style, c.icons[style]))) style = rng.pick(styles.filter((s) => concepts.every((c) => hasIcon(s, c.icons[s]))));
+    const drawsAll = (s: IconStyle) => concepts.every((c) => hasIcon(s, c.icons[s]));
+    if (!drawsAll(style)) style = rng.pick(styles.filter(drawsAll));
     plans.push({ index: i, id, style, background, objects: await place(rng, style, concepts, imageSize, target), role, concept: target });
   }
   return plans;
