@@ -351,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(True)
 
-    root = sd.ensure_data(Path(cfg.data), cfg.data_seed, ["train", "val", "experiment"])
+    # the default data directory and the held-out ones are caches this trainer manages: refreshed
+    # when the generator's version changes; a --data directory is used as given
+    root = sd.ensure_data(Path(cfg.data), cfg.data_seed, ["train", "val", "experiment"], refresh=cfg.data == Config().data)
     train = sd.load_split(root, "train", cfg.image_size, cfg.train_limit, cfg.removed_share, cfg.seed)
     grid_words = [sd.grid_word(n) for n in train.categories.values()]
     texts = [c for cs in train.captions for c in cs] + facts_corpus(sd.caption_word) + grid_words
@@ -371,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     evals: dict[str, dict] = {}
     splits = {} if args.no_eval else {
         "val": sd.load_split(root, "val", cfg.image_size), "exp": sd.load_split(root, "experiment", cfg.image_size),
-        **{f"seed{s}": sd.load_split(sd.ensure_data(ROOT / ".cache" / f"synth-seed{s}", s, ["experiment"]),
+        **{f"seed{s}": sd.load_split(sd.ensure_data(ROOT / ".cache" / f"synth-seed{s}", s, ["experiment"], refresh=True),
                                      "experiment", cfg.image_size) for s in map(int, filter(None, cfg.heldout_seeds.split(",")))}}
 
     def on_stage_end(stage: str) -> None:

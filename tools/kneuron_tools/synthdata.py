@@ -22,13 +22,16 @@ class DataError(Exception):
 
 
 def ensure_data(out: Path, seed: int, splits: list[str] | None = None, sizes: dict[str, int] | None = None,
-                timeout: int = 900) -> Path:
-    """Reuse the synthetic set in `out` or generate it with core/data's generator (cached per split;
-    sizes: images per split, default the generator's)."""
+                timeout: int = 900, refresh: bool = False) -> Path:
+    """Reuse the synthetic set in `out` or generate it with core/data's generator (sizes: images
+    per split, default the generator's). refresh: always ask the generator, which keeps a split
+    only if it was made by the same generator version, seed and size (its stamp), so a managed
+    cache never serves data of an older version; otherwise a directory that holds the splits is
+    used as given."""
     want = splits or ["train", "val", "experiment", "calibration"]
-    if all((out / "annotations" / f"instances_{s}.json").exists() for s in want):
+    if not refresh and all((out / "annotations" / f"instances_{s}.json").exists() for s in want):
         return out
-    print(f"generating synthetic data into {out} (seed {seed}, {', '.join(want)}) ...", flush=True)
+    print(f"synthetic data in {out} (seed {seed}, {', '.join(want)}): generating or checking ...", flush=True)
     code = ("import { generateSynthetic } from './core/data/synth/generate.ts'; "
             f"generateSynthetic({json.dumps({'outDir': str(out), 'seed': seed, 'splits': want, 'sizes': sizes or {}})})"
             ".catch((e) => { console.error(e); process.exit(1); });")

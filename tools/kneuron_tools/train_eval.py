@@ -130,7 +130,7 @@ def constraints(exp: Split, exp_caps: list[str], capt, m: Mentions, size: int) -
 def evaluate(capt, size: int, val: Split | None, exp: Split, extra: dict[str, Split]) -> dict:
     """capt: uint8 pixels -> greedy captions. val: training styles; exp: the held-out style of
     the training data seed (constraints on its samples); extra: held-out experiment splits of
-    other data seeds (object-word recall only)."""
+    other data seeds (object-word recall, constraint share, invented objects, reject reasons)."""
     t0 = time.time()
     m = Mentions(surface_forms())
     exp_caps = capt(exp.pixels)
@@ -141,7 +141,11 @@ def evaluate(capt, size: int, val: Split | None, exp: Split, extra: dict[str, Sp
                 "val_examples": [{"image_id": val.ids[i], "reference": val.captions[i][0], "caption": val_caps[i]}
                                  for i in range(min(8, len(val.ids)))]}
     for name, split in extra.items():
-        out[f"heldout_object_recall_{name}"] = object_recall(split, capt(split.pixels), m)
+        caps = capt(split.pixels)
+        out[f"heldout_object_recall_{name}"] = object_recall(split, caps, m)
+        # the sweep's default experiment set is data seed 1, so its constraint share is reported too
+        c = constraints(split, caps, capt, m, size)
+        out |= {f"{k}_{name}": c[k] for k in ("constraint_share", "invented_object_rate", "reject_reasons")}
     out |= constraints(exp, exp_caps, capt, m, size)
     out["eval_seconds"] = round(time.time() - t0, 1)
     return out

@@ -10,9 +10,6 @@ import numpy as np
 
 HF_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "kneuron.json")
 REPORT_FILES = ("training_report.json", "TRAINING.md", "loss.png")
-TARGETS = {"heldout_object_recall_seed1": 0.9, "heldout_object_recall_seed777": 0.9,
-           "constraint_share": 0.85, "invented_object_rate": 0.10}
-
 
 def build_report(*, cfg: dict, n_params: int, vocab: int, train_scenes: int, history: dict, seconds: dict,
                  evals: dict, chosen: str, command: str) -> dict:
@@ -94,11 +91,14 @@ def write_markdown(report: dict, path: Path) -> None:
         row("object-word recall, experiment split, data seed 0", "heldout_object_recall", ""),
         row("object-word recall, experiment split, data seed 1", "heldout_object_recall_seed1", "≥ 90%"),
         row("object-word recall, experiment split, data seed 777", "heldout_object_recall_seed777", "≥ 90%"),
-        row("samples meeting constraints 1-2 (Telea), seed 0", "constraint_share", "≥ 85%"),
-        row("inpainted captions naming an object not in the image", "invented_object_rate", "≤ 10%"),
+        row("samples meeting constraints 1-2 (Telea), seed 0", "constraint_share", ""),
+        row("samples meeting constraints 1-2 (Telea), seed 1 (the sweep's default set)", "constraint_share_seed1", "≥ 85%"),
+        row("inpainted captions naming an object not in the image, seed 0", "invented_object_rate", ""),
+        row("inpainted captions naming an object not in the image, seed 1", "invented_object_rate_seed1", "≤ 10%"),
         "",
-        "Reject reasons (seed 0 experiment samples, kept model): "
-        + (", ".join(f"{k} {v}" for k, v in sorted(ev["reject_reasons"].items())) if ev else "not evaluated") + ".",
+        *(f"Reject reasons ({label} experiment samples, kept model): "
+          + (", ".join(f"{k} {v}" for k, v in sorted(ev[key].items())) if ev and key in ev else "not evaluated") + "."
+          for label, key in (("seed 0", "reject_reasons"), ("seed 1", "reject_reasons_seed1"))),
         "",
         "Constraint: the greedy caption of the original names the target object and the caption of "
         "the Telea-inpainted image (mask dilated by 3 px, radius 3) does not.",

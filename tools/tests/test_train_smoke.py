@@ -187,3 +187,34 @@ def test_mentions_match_core_data_rules():
 def test_missing_split_is_a_clear_error(tmp_path: Path):
     with pytest.raises(sd.DataError, match="instances_val.json: missing"):
         sd.load_split(tmp_path, "val", 64)
+
+
+def test_evaluate_reports_constraints_on_every_heldout_seed(data: Path):
+    """The sweep's default set is another data seed than the trainer's, so constraint share,
+    invented objects and reject reasons are computed on each held-out split, not only seed 0's."""
+    exp = sd.load_split(data, "experiment", 64)
+    refs = {bytes(exp.pixels[i].numpy()): exp.captions[i][0] for i in range(len(exp.ids))}
+    # an ideal captioner: an original image gets its reference caption, an inpainted one names nothing
+    capt = lambda px: [refs.get(bytes(p.numpy()), "the image shows nothing on the grass .") for p in px]
+    ev = te.evaluate(capt, 64, None, exp, {"seed9": exp})
+    assert ev["heldout_object_recall_seed9"] == ev["heldout_object_recall"] == 1.0
+    assert ev["constraint_share_seed9"] == ev["constraint_share"] == 1.0
+    assert ev["reject_reasons_seed9"] == {"accepted": 4} and ev["invented_object_rate_seed9"] == 0.0
+    # a captioner that never names anything: every sample is rejected for "target not named"
+    ev = te.evaluate(lambda px: ["the image shows nothing on the grass ."] * len(px), 64, None, exp, {"seed9": exp})
+    assert ev["constraint_share_seed9"] == 0.0 and ev["reject_reasons_seed9"] == {"target not named": 4}
+
+
+def test_refresh_regenerates_a_split_of_an_older_generator_version(tmp_path: Path):
+    out = sd.ensure_data(tmp_path / "s", 7, ["val"], {"val": 3})
+    stamp_path = out / ".kneuron-synth.json"
+    stamp = json.loads(stamp_path.read_text())
+    current = stamp["val"]["params"]["version"]
+    assert sd.ensure_data(out, 7, ["val"], {"val": 3}, refresh=True) == out           # same version: kept
+    assert json.loads(stamp_path.read_text()) == stamp
+    stamp["val"]["params"]["version"] = current - 1                                       # as if made by v-1
+    stamp_path.write_text(json.dumps(stamp))
+    sd.ensure_data(out, 7, ["val"], {"val": 3})                                            # as given: untouched
+    assert json.loads(stamp_path.read_text())["val"]["params"]["version"] == current - 1
+    sd.ensure_data(out, 7, ["val"], {"val": 3}, refresh=True)                              # managed: regenerated
+    assert json.loads(stamp_path.read_text())["val"]["params"]["version"] == current
