@@ -1,6 +1,6 @@
 /**
  * Concepts: COCO 2017's 80 categories with their caption surface forms, the 30 experiment
- * concepts that the three emoji icon sets all draw, and word-level mention matching.
+ * concepts that the held-out icon set and most training sets draw, and word-level mention matching.
  */
 import { UnknownConceptError } from "./errors.js";
 
@@ -135,9 +135,10 @@ export interface Concept {
 
 /**
  * The experiment concepts, mirroring the paper's 30 (its Table IV) where an emoji exists in
- * all three icon sets. COCO has only 9 supercategories with three drawable objects (appliance has
- * none: no fridge/microwave/toaster emoji; outdoor has two: no hydrant/bench/meter emoji), so the
- * 10 supercategories here hold 3 concepts each except outdoor (2) and animal (4).
+ * noto, twemoji and fluent-emoji-flat (the other sets lack a few; icons.ts hasIcon). COCO has
+ * only 9 supercategories with three drawable objects (appliance has none: no
+ * fridge/microwave/toaster emoji; outdoor has two: no hydrant/bench/meter emoji), so the 10
+ * supercategories here hold 3 concepts each except outdoor (2) and animal (4).
  */
 const EXPERIMENT: ReadonlyArray<[string, string]> = [
   ["bear", "bear"], ["giraffe", "giraffe"], ["horse", "horse"], ["elephant", "elephant"],
