@@ -342,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     p.add_argument("--init-from", default="", help="start from this checkpoint's weights and tokenizer "
                    "(a kept run, e.g. a candidate's hf/) instead of a random init; its config must match")
+    p.add_argument("--eval-only", action="store_true", help="train nothing: evaluate the --init-from checkpoint "
+                   "as the training report does and write OUT/evaluation.json")
     args = p.parse_args(argv)
     cfg = Config(**{k: getattr(args, k) for k in asdict(Config())})
     out = Path(args.out)
@@ -376,16 +378,27 @@ def main(argv: list[str] | None = None) -> int:
         **{f"seed{s}": sd.load_split(sd.ensure_data(ROOT / ".cache" / f"synth-seed{s}", s, ["experiment"], refresh=True),
                                      "experiment", cfg.image_size) for s in map(int, filter(None, cfg.heldout_seeds.split(",")))}}
 
+    def evaluate(where: Path, label: str) -> dict:
+        capt = lambda px: te.caption(model, trainer.prefix, px, normalize, EOS, PAD,
+                                     lambda ids: tok.decode(ids, skip_special_tokens=True), cfg.max_new_tokens)
+        ev = te.evaluate(capt, cfg.image_size, splits["val"], splits["exp"],
+                         {k: v for k, v in splits.items() if k.startswith("seed")})
+        (where / "evaluation.json").write_text(json.dumps(ev, indent=2) + "\n")
+        print(label, json.dumps({k: v for k, v in ev.items() if not isinstance(v, list)}), flush=True)
+        return ev
+
+    if args.eval_only:
+        if not args.init_from or args.no_eval:
+            raise SystemExit("--eval-only evaluates the --init-from checkpoint (and cannot be combined with --no-eval)")
+        model.eval()
+        evaluate(out, str(args.init_from))
+        return 0
+
     def on_stage_end(stage: str) -> None:
         if stage in ("align", "joint"):   # the two candidates: without and with the joint fine-tune
             save_checkpoint(model, tok, cfg, out / stage)
             if splits:
-                capt = lambda px: te.caption(model, trainer.prefix, px, normalize, EOS, PAD,
-                                             lambda ids: tok.decode(ids, skip_special_tokens=True), cfg.max_new_tokens)
-                evals[stage] = te.evaluate(capt, cfg.image_size, splits["val"], splits["exp"],
-                                           {k: v for k, v in splits.items() if k.startswith("seed")})
-                (out / stage / "evaluation.json").write_text(json.dumps(evals[stage], indent=2) + "\n")
-                print(stage, json.dumps({k: v for k, v in evals[stage].items() if not isinstance(v, list)}), flush=True)
+                evals[stage] = evaluate(out / stage, stage)
 
     trainer.run(on_stage_end=on_stage_end)
     for stage in ("align", "joint"):    # evaluations of stages finished before a resume

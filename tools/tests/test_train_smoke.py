@@ -90,6 +90,15 @@ def test_train_eval_export(data: Path, tmp_path: Path):
     with pytest.raises(SystemExit, match="do not fit this config"):
         tt.main(["--data", str(data), "--out", str(tmp_path / "ck3"), "--init-from", str(ck), *zero, "--hidden", "48"])
 
+    # --eval-only re-evaluates a kept checkpoint as the report did (greedy captions: same figures)
+    ck4 = tmp_path / "ck4"
+    assert tt.main(["--data", str(data), "--out", str(ck4), "--init-from", str(ck), *ARGS, "--eval-only"]) == 0
+    again = json.loads((ck4 / "evaluation.json").read_text())
+    assert {k: v for k, v in again.items() if k != "eval_seconds"} == {k: v for k, v in ev.items() if k != "eval_seconds"}
+    assert not (ck4 / "model.safetensors").exists()                     # nothing trained, nothing saved
+    with pytest.raises(SystemExit, match="--eval-only evaluates the --init-from"):
+        tt.main(["--data", str(data), "--out", str(ck4), *ARGS, "--eval-only"])
+
 
 def run_trainer(cfg: tt.Config, split, tok, out: Path, until: str = "joint", resume: bool = False) -> tt.Trainer:
     torch.manual_seed(0)
