@@ -5,7 +5,7 @@ import { closest, didYouMean } from "./suggest.js";
 import { ThresholdRuleSchema } from "./method/thresholds.js";
 
 /** Default noise levels in units of each neuron's std (chosen on the calibration split: docs/METHOD.md). */
-export const DEFAULT_STD_LEVELS = [32, 2048];
+export const DEFAULT_STD_LEVELS = [8, 2048];
 
 /** Seeds are 32-bit (the samplers hash them with the draw). */
 const MAX_SEED = 2 ** 31 - 1;

@@ -4,7 +4,7 @@ import { parseSpec, rulesFor, SpecError } from "../../core/spec.js";
 describe("sweep spec", () => {
   it("fills the defaults of the paper's protocol", () => {
     const s = parseSpec({});
-    expect(s.noise).toEqual({ unit: "std", levels: [32, 2048], draws: 4, scope: "image" });
+    expect(s.noise).toEqual({ unit: "std", levels: [8, 2048], draws: 4, scope: "image" });
     expect(s.eval.sets).toBe("faithful");
     expect(s.methods).toEqual(["two-stage", "schwettmann", "pan", "random"]);
     expect(s.randomGroups).toBe(5);
