@@ -53,6 +53,7 @@ class Config:
     data_seed: int = 0
     train_limit: int = 0          # 0 = the whole train split
     removed_share: float = 0.4    # share of train images also used with objects inpainted away
+    style_share: float = 0.0      # share of batch images with colours/strokes randomised (augment.randomise_style)
     # model (image 64 px, patch 8 -> 8x8 = 64 image tokens)
     image_size: int = 64
     patch: int = 8
@@ -130,7 +131,7 @@ class Batches:
     with the checkpoint, so a resumed run continues the same stream."""
 
     def __init__(self, data: sd.Split, cfg: Config):
-        self.data, self.batch = data, cfg.batch
+        self.data, self.batch, self.style_share = data, cfg.batch, cfg.style_share
         self.g = torch.Generator().manual_seed(cfg.seed)
         self.order, self.pos = torch.randperm(len(data.ids), generator=self.g), 0
 
@@ -142,7 +143,8 @@ class Batches:
         self.pos += self.batch
         picks = torch.randint(0, 1 << 30, (len(idx),), generator=self.g).tolist()
         caps = [self.data.captions[i][p % len(self.data.captions[i])] for i, p in zip(idx, picks)]
-        x, objects = augment(self.data.pixels[idx].float() / 255.0, self.data.objects[idx].long(), self.g)
+        x, objects = augment(self.data.pixels[idx].float() / 255.0, self.data.objects[idx].long(), self.g,
+                             self.style_share)
         return caps, normalize(x * 255.0), objects
 
     def state(self) -> dict:
