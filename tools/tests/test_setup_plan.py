@@ -73,3 +73,12 @@ def test_unknown_argument_is_refused_by_name(repo):
     r = plan(repo, "--fast")
     assert r.returncode == 2
     assert "unknown argument '--fast'" in r.stderr
+
+
+def test_a_sweep_keeps_the_devdependencies_a_checkout_has(repo):
+    """A stale stamp in a developer's checkout (vitest present) reinstalls with devDependencies:
+    `npm run sweep` must not strip the test tools."""
+    (repo / "node_modules/vitest").mkdir(parents=True)
+    (repo / "node_modules/vitest/package.json").write_text("{}")
+    first = plan(repo).stdout.splitlines()[0]
+    assert first.startswith("npm packages (node_modules,") and "without devDependencies" not in first
