@@ -227,3 +227,18 @@ def test_refresh_regenerates_a_split_of_an_older_generator_version(tmp_path: Pat
     assert json.loads(stamp_path.read_text())["val"]["params"]["version"] == current - 1
     sd.ensure_data(out, 7, ["val"], {"val": 3}, refresh=True)                              # managed: regenerated
     assert json.loads(stamp_path.read_text())["val"]["params"]["version"] == current
+
+
+def test_scenery_that_is_a_concept_is_not_an_invented_object(data: Path):
+    """"on the table" names COCO's dining table; in a scene whose reference caption has it as the
+    background it is scenery, not an object the model invented after inpainting."""
+    import dataclasses
+    exp = sd.load_split(data, "experiment", 64)
+    on_table = lambda c: c.rsplit(" ", 3)[0] + " on the table ."
+    exp = dataclasses.replace(exp, captions=[[on_table(cs[0])] for cs in exp.captions])
+    refs = {bytes(exp.pixels[i].numpy()): exp.captions[i][0] for i in range(len(exp.ids))}
+    for inpainted, rate in (("the image shows nothing on the table .", 0.0),
+                            ("the image shows a toothbrush on the table .", 1.0)):
+        ev = te.evaluate(lambda px: [refs.get(bytes(p.numpy()), inpainted) for p in px], 64, None, exp, {})
+        assert ev["invented_object_rate"] == rate, inpainted
+        assert ev["constraint_share"] == 1.0
