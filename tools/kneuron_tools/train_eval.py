@@ -112,10 +112,9 @@ def constraints(exp: Split, exp_caps: list[str], capt, m: Mentions, size: int) -
         present = {exp.categories[a["category_id"]] for a in exp.anns[i] if a is not t}
         said = m.concepts(inp_cap)
         named, gone = name in m.concepts(exp_caps[i]), name not in said
-        # the background can be a concept's surface form ("on the table" is a dining table): what
-        # the reference caption names beyond the objects is scenery, never an invented object
-        scenery = m.concepts(exp.captions[i][0]) - present - {name}
-        extra = sorted(said - present - {name} - scenery)
+        # what the reference caption names is scenery at worst, never invented: its background can
+        # be a concept's surface form ("on the table" is COCO's dining table)
+        extra = sorted(said - present - {name} - m.concepts(exp.captions[i][0]))
         invented += bool(extra)
         reasons["accepted" if named and gone else
                 "target not named" if gone else
