@@ -234,7 +234,7 @@ def test_scenery_that_is_a_concept_is_not_an_invented_object(data: Path):
     background it is scenery, not an object the model invented after inpainting."""
     import dataclasses
     exp = sd.load_split(data, "experiment", 64)
-    on_table = lambda c: c.rsplit(" ", 3)[0] + " on the table ."
+    on_table = lambda c: c.rsplit(" ", 4)[0] + " on the table ."   # every background phrase is 3 words
     exp = dataclasses.replace(exp, captions=[[on_table(cs[0])] for cs in exp.captions])
     refs = {bytes(exp.pixels[i].numpy()): exp.captions[i][0] for i in range(len(exp.ids))}
     for inpainted, rate in (("the image shows nothing on the table .", 0.0),
